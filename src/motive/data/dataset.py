@@ -1,0 +1,143 @@
+"""Dataset folders: ``metadata.csv`` (or ``metadata.jsonl``) with ``video`` and ``prompt`` columns.
+
+This is the DiffSynth-Studio convention users already have. Paths are relative to the folder and must
+stay inside it. A scan collects every problem (missing file, undecodable, zero frames, missing prompt,
+path escaping the folder) and reports them together instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from motive.data.video import VideoError, read_video
+
+METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+
+
+@dataclass
+class Clip:
+    """One dataset row: ``video`` is the resolved path, ``extra`` the other columns (labels etc.)."""
+
+    index: int
+    video: Path
+    prompt: str
+    relpath: str
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Problem:
+    """One bad row: where it is and why it is bad."""
+
+    row: int | None
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row is not None else "dataset"
+        return f"{where}: {self.file}: {self.reason}"
+
+
+class DatasetError(ValueError):
+    """A dataset has problems; ``problems`` lists all of them."""
+
+    def __init__(self, root: Path, problems: list[Problem]):
+        self.root = root
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"dataset {root} has {len(problems)} problem(s):\n{lines}{more}")
+
+
+@dataclass
+class Dataset:
+    """A dataset folder: its root, the metadata table and the parsed clips."""
+
+    root: Path
+    table: pd.DataFrame
+    clips: list[Clip]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __iter__(self):
+        return iter(self.clips)
+
+
+def metadata_path(root: str | Path) -> Path:
+    """The metadata file of a dataset folder (csv preferred over jsonl)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(root, [Problem(None, str(root), "dataset folder not found")])
+    for name in METADATA_FILES:
+        if (root / name).is_file():
+            return root / name
+    raise DatasetError(root, [Problem(None, str(root), "no metadata.csv or metadata.jsonl in the folder")])
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read metadata.csv / metadata.jsonl as strings-preserving table."""
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return pd.DataFrame(rows)
+    return pd.read_csv(path, keep_default_na=False, dtype={"video": str, "prompt": str})
+
+
+def scan_dataset(root: str | Path, decode: bool = True) -> tuple[Dataset, list[Problem]]:
+    """Parse a dataset folder and check every row; returns the good clips and all problems found.
+
+    ``decode=True`` also opens each clip and decodes its first frame (catching undecodable files and
+    clips with zero frames); ``decode=False`` only checks paths and prompts.
+    """
+    root = Path(root).resolve()
+    meta = metadata_path(root)
+    table = read_table(meta)
+    problems: list[Problem] = []
+    for column in ("video", "prompt"):
+        if column not in table.columns:
+            problems.append(Problem(None, str(meta), f"missing required column {column!r}"))
+    if problems:
+        return Dataset(root, table, []), problems
+    clips: list[Clip] = []
+    extra_cols = [c for c in table.columns if c not in ("video", "prompt")]
+    for i, row in table.iterrows():
+        rel = str(row["video"]).strip()
+        prompt = row["prompt"]
+        bad = _check_row(root, rel, prompt, decode)
+        if bad:
+            problems.append(Problem(int(i), rel or "<empty>", bad))
+            continue
+        extra = {c: row[c] for c in extra_cols}
+        clips.append(Clip(int(i), (root / rel).resolve(), str(prompt).strip(), rel, extra))
+    return Dataset(root, table, clips), problems
+
+
+def _check_row(root: Path, rel: str, prompt: object, decode: bool) -> str | None:
+    """Reason this row is unusable, or None."""
+    if not rel:
+        return "empty video path"
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root):
+        return "path escapes the dataset folder"
+    if prompt is None or (isinstance(prompt, float) and pd.isna(prompt)) or not str(prompt).strip():
+        return "missing prompt"
+    if not path.exists():
+        return "file not found"
+    if decode:
+        try:
+            read_video(path, max_frames=1)
+        except VideoError as exc:
+            return exc.reason
+    return None
+
+
+def load_dataset(root: str | Path, decode: bool = False) -> Dataset:
+    """Parse a dataset folder; raise ``DatasetError`` listing every problem if there is any."""
+    dataset, problems = scan_dataset(root, decode=decode)
+    if problems:
+        raise DatasetError(dataset.root, problems)
+    return dataset

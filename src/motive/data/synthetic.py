@@ -1,0 +1,401 @@
+"""The motion world: procedurally rendered clips whose motion and appearance we know.
+
+Every clip has independent, recorded factors — motion, object colour, shape, background texture and
+camera — so attribution can be checked against ground truth (does it retrieve the query's *motion*,
+or only its colour?). Output is exactly what users bring: H.264 files plus ``metadata.csv``.
+
+Splits (each its own dataset folder under the output directory):
+- ``base``: pretraining data; under-represents ``bounce`` and ``cartoon_hover`` so fine-tuning on a
+  good selection of the pool can measurably teach them;
+- ``pool``: candidate fine-tuning data, all motions in equal share, some with an added camera pan;
+- ``query``: held-out appearances (colour–shape pairs never in base or pool) per motion, still camera,
+  on backgrounds the base has seen;
+- ``eval``: more held-out-appearance clips and their prompts, for evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from motive.data.video import write_video
+
+MOTIONS = (
+    "bounce",
+    "roll",
+    "slide",
+    "float",
+    "free_fall",
+    "spin",
+    "swing",
+    "static",
+    "camera_pan",
+    "cartoon_hover",
+)
+COLOURS = {
+    "red": (0.86, 0.12, 0.12),
+    "green": (0.10, 0.72, 0.20),
+    "blue": (0.12, 0.25, 0.90),
+    "yellow": (0.95, 0.85, 0.10),
+    "purple": (0.60, 0.15, 0.75),
+    "orange": (0.98, 0.50, 0.05),
+    "white": (0.97, 0.97, 0.97),
+    "cyan": (0.10, 0.85, 0.90),
+}
+SHAPES = ("ball", "box", "triangle", "diamond")
+BACKGROUNDS = ("checkered", "striped", "dotted", "cloudy", "brick")
+SPLITS = ("base", "pool", "query", "eval")
+
+MOTION_PHRASES = {
+    "bounce": "bouncing on",
+    "roll": "rolling across",
+    "slide": "sliding across",
+    "float": "floating above",
+    "free_fall": "falling onto",
+    "spin": "spinning on",
+    "swing": "swinging above",
+    "static": "resting on",
+    "camera_pan": "resting on",
+    "cartoon_hover": "stepping off a ledge, hovering, then dropping onto",
+}
+# Motions the base split shows rarely (relative weight), so fine-tuning on the pool can teach them.
+BASE_RARE = {"bounce": 0.2, "cartoon_hover": 0.2}
+STILL = "none"  # camera label of a still camera
+
+
+def held_out_pairs() -> set[tuple[str, str]]:
+    """Colour–shape pairs reserved for query/eval clips: each colour once, each shape twice."""
+    colours = list(COLOURS)
+    return {(c, SHAPES[i % len(SHAPES)]) for i, c in enumerate(colours)}
+
+
+def make_prompt(colour: str, shape: str, motion: str, background: str, camera: str) -> str:
+    """The caption of a clip: names appearance and motion, e.g. 'a red ball bouncing on a checkered floor'."""
+    text = f"a {colour} {shape} {MOTION_PHRASES[motion]} a {background} floor"
+    if camera != STILL:
+        text += ", the camera panning sideways"
+    return text
+
+
+@dataclass
+class ClipSpec:
+    """Everything needed to render one clip; ``seed`` drives its trajectory details."""
+
+    motion: str
+    colour: str
+    shape: str
+    background: str
+    camera: str
+    frames: int
+    seed: int
+
+    @property
+    def prompt(self) -> str:
+        return make_prompt(self.colour, self.shape, self.motion, self.background, self.camera)
+
+
+@dataclass
+class WorldConfig:
+    """Settings of a generated world; saved as ``world.json`` beside the splits."""
+
+    seed: int = 0
+    clips: int = 200  # default clips per split
+    base_clips: int | None = None
+    pool_clips: int | None = None
+    query_clips: int | None = None
+    eval_clips: int | None = None
+    height: int = 64
+    width: int = 64
+    frames: int = 17
+    fps: float = 8.0
+    variable_length: bool = False  # draw each clip's length from 4n+1 values around ``frames``
+    pan_fraction: float = 0.15  # share of base/pool clips with a camera pan added to their motion
+    motions: list[str] = field(default_factory=lambda: list(MOTIONS))
+
+    def split_size(self, split: str) -> int:
+        value = getattr(self, f"{split}_clips")
+        return self.clips if value is None else value
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling clip specifications
+# ----------------------------------------------------------------------------------------------
+
+
+def _split_seed(seed: int, split: str) -> int:
+    return int(np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0])
+
+
+def sample_specs(config: WorldConfig, split: str) -> list[ClipSpec]:
+    """Deterministic clip specifications for one split."""
+    rng = np.random.default_rng(_split_seed(config.seed, split))
+    n = config.split_size(split)
+    motions = list(config.motions)
+    reserved = held_out_pairs()
+    pairs = [(c, s) for c in COLOURS for s in SHAPES]
+    if split in ("query", "eval"):
+        pairs = sorted(reserved)
+        # balanced motions: cycle through them in a shuffled order
+        order = [motions[i % len(motions)] for i in range(n)]
+        rng.shuffle(order)
+    else:
+        pairs = [p for p in pairs if p not in reserved]
+        weights = np.array([BASE_RARE.get(m, 1.0) if split == "base" else 1.0 for m in motions])
+        order = list(rng.choice(motions, size=n, p=weights / weights.sum()))
+    specs = []
+    for i in range(n):
+        motion = str(order[i])
+        colour, shape = pairs[rng.integers(len(pairs))]
+        background = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
+        panned = motion == "camera_pan" or (split in ("base", "pool") and rng.random() < config.pan_fraction)
+        frames = config.frames
+        if config.variable_length:
+            frames = int(rng.choice([f for f in (frames - 8, frames - 4, frames, frames + 4, frames + 8) if f >= 5]))
+        specs.append(
+            ClipSpec(motion, colour, shape, background, "camera_pan" if panned else STILL, frames, int(rng.integers(2**31)))
+        )
+    return specs
+
+
+# ----------------------------------------------------------------------------------------------
+# Trajectories: object centre (x, y) in scene pixels, its rotation, and the camera offset per frame
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trajectory:
+    x: np.ndarray  # [F] object centre, scene coordinates
+    y: np.ndarray  # [F]
+    angle: np.ndarray  # [F] object rotation, radians
+    cam: np.ndarray  # [F] horizontal camera offset (scene x of the image's left edge)
+    radius: float
+    pivot: tuple[float, float] | None = None  # swing: where the string hangs from
+
+
+def trajectory(spec: ClipSpec, height: int, width: int) -> Trajectory:
+    """Per-frame object pose and camera offset for ``spec``; deterministic from ``spec.seed``."""
+    rng = np.random.default_rng(spec.seed)
+    n = spec.frames
+    t = np.linspace(0.0, 1.0, n)
+    r = float(rng.uniform(0.09, 0.12) * height)
+    floor = 0.82 * height
+    ground = floor - r
+    direction = rng.choice([-1.0, 1.0])
+    x0 = width * rng.uniform(0.3, 0.7)
+    x = np.full(n, x0)
+    y = np.full(n, ground)
+    angle = np.full(n, rng.uniform(0, 2 * math.pi))
+    pivot = None
+    m = spec.motion
+    if m == "bounce":
+        x0 = width * (0.5 - 0.25 * direction)
+        x = x0 + direction * rng.uniform(0.3, 0.45) * width * t
+        bounces = rng.uniform(1.6, 2.4)
+        phase = (t * bounces + rng.uniform(0, 0.3)) % 1.0
+        y = ground - 4 * rng.uniform(0.35, 0.5) * height * phase * (1 - phase)
+    elif m == "roll":
+        x0 = width * (0.5 - 0.3 * direction)
+        x = x0 + direction * rng.uniform(0.45, 0.6) * width * t
+        angle = angle[0] + (x - x0) / r  # rolling without slipping
+    elif m == "slide":
+        x0 = width * (0.5 - 0.3 * direction)
+        x = x0 + direction * rng.uniform(0.45, 0.6) * width * (1 - (1 - t) ** 2)
+    elif m == "float":
+        mid = height * rng.uniform(0.35, 0.5)
+        y = mid + rng.uniform(0.05, 0.08) * height * np.sin(2 * math.pi * rng.uniform(0.8, 1.2) * t + rng.uniform(0, 6.3))
+        x = x0 + direction * 0.08 * width * t
+        angle = angle[0] + 0.25 * np.sin(2 * math.pi * t)
+    elif m == "free_fall":
+        y0 = height * rng.uniform(0.12, 0.2)
+        land = rng.uniform(0.7, 0.9)  # fraction of the clip at which it lands
+        g = 2 * (ground - y0) / land**2
+        y = np.minimum(y0 + 0.5 * g * t**2, ground)
+    elif m == "spin":
+        y = np.full(n, rng.choice([ground, height * 0.45]))
+        angle = angle[0] + direction * rng.uniform(1.5, 3.0) * math.pi * t
+    elif m == "swing":
+        pivot = (x0, height * 0.05)
+        length = height * rng.uniform(0.45, 0.55)
+        theta = rng.uniform(0.5, 0.8) * np.cos(2 * math.pi * rng.uniform(0.8, 1.3) * t + rng.uniform(0, 6.3))
+        x = pivot[0] + length * np.sin(theta)
+        y = pivot[1] + length * np.cos(theta)
+        angle = angle[0] - theta
+    elif m == "cartoon_hover":
+        x0 = width * (0.5 - 0.35 * direction)
+        ledge = height * rng.uniform(0.3, 0.42)
+        t_off, t_drop = rng.uniform(0.3, 0.4), rng.uniform(0.7, 0.8)
+        walk = direction * rng.uniform(0.35, 0.45) * width
+        x = x0 + walk * np.minimum(t / t_off, 1.0)  # walks, then stops dead in mid-air
+        drop = np.clip((t - t_drop) / 0.08, 0.0, 1.0)  # abrupt fall, within ~2 frames
+        y = ledge + (ground - ledge) * drop
+    elif m not in ("static", "camera_pan"):
+        raise ValueError(f"unknown motion {m!r}")
+    cam = np.zeros(n)
+    if spec.camera != STILL:
+        cam = direction * rng.uniform(0.2, 0.3) * width * t
+    return Trajectory(x, y, angle, cam, r, pivot)
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+# ----------------------------------------------------------------------------------------------
+
+_BG_PALETTES = {
+    "checkered": ((0.78, 0.74, 0.66), (0.36, 0.34, 0.32)),
+    "striped": ((0.70, 0.78, 0.72), (0.32, 0.40, 0.36)),
+    "dotted": ((0.80, 0.72, 0.78), (0.38, 0.30, 0.38)),
+    "cloudy": ((0.72, 0.78, 0.86), (0.34, 0.40, 0.50)),
+    "brick": ((0.76, 0.58, 0.48), (0.42, 0.30, 0.26)),
+}
+
+
+def _background_pattern(kind: str, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blend weight in [0, 1] between the two palette colours at scene coordinates (X, Y)."""
+    period = rng.uniform(9, 13)
+    if kind == "checkered":
+        p = np.sin(math.pi * X / period) * np.sin(math.pi * Y / period)
+        return 0.5 + 0.5 * np.tanh(3 * p)
+    if kind == "striped":
+        return 0.5 + 0.5 * np.tanh(3 * np.sin(2 * math.pi * (X + 0.6 * Y) / period))
+    if kind == "dotted":
+        d = np.hypot((X % period) - period / 2, (Y % period) - period / 2)
+        return np.clip(period * 0.3 - d, 0, 1)
+    if kind == "cloudy":
+        acc = np.zeros_like(X)
+        for scale in (24.0, 12.0, 6.0):
+            a, b, c = rng.uniform(0, 2 * math.pi, 3)
+            acc += np.sin(X / scale + a) * np.cos(Y / scale * 1.3 + b) + 0.5 * np.sin((X + Y) / scale + c)
+        return 0.5 + 0.25 * acc / 1.5
+    if kind == "brick":
+        row = np.floor(Y / (period * 0.6))
+        xs = X + (row % 2) * period / 2
+        mortar = np.minimum(np.abs(((Y / (period * 0.6)) % 1) - 0.5), np.abs(((xs / period) % 1) - 0.5))
+        return np.clip(2 * (0.5 - mortar) - 0.1, 0, 1)
+    raise ValueError(f"unknown background {kind!r}")
+
+
+def _fine_texture(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Multi-scale fine texture (sum of random gratings) so optical flow is well posed everywhere."""
+    acc = np.zeros_like(X)
+    for scale in (2.0, 3.5, 6.0):
+        for _ in range(2):
+            theta, phase = rng.uniform(0, math.pi), rng.uniform(0, 2 * math.pi)
+            acc += np.sin((X * math.cos(theta) + Y * math.sin(theta)) / scale + phase)
+    return acc / 6.0
+
+
+def _object_sdf(shape: str, u: np.ndarray, v: np.ndarray, r: float) -> np.ndarray:
+    """Signed distance (pixels, negative inside) of a shape of size r centred at the origin."""
+    if shape == "ball":
+        return np.hypot(u, v) - r
+    if shape == "box":
+        return np.maximum(np.abs(u), np.abs(v)) - 0.85 * r
+    if shape == "diamond":
+        return (np.abs(u) + np.abs(v)) / math.sqrt(2) - 0.8 * r
+    if shape == "triangle":
+        normals = [(math.cos(a), math.sin(a)) for a in (math.pi / 2, math.pi * 7 / 6, math.pi * 11 / 6)]
+        return np.max([nu * u + nv * v for nu, nv in normals], axis=0) - 0.7 * r
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def render_clip(spec: ClipSpec, height: int = 64, width: int = 64) -> tuple[np.ndarray, Trajectory]:
+    """Render ``spec`` to ``[F, H, W, 3]`` uint8 RGB; also returns the trajectory (ground truth)."""
+    traj = trajectory(spec, height, width)
+    rng = np.random.default_rng(spec.seed + 1)
+    pattern_rng_state = rng.bit_generator.state
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    light, dark = (np.array(c) for c in _BG_PALETTES[spec.background])
+    colour = np.array(COLOURS[spec.colour])
+    floor = 0.82 * height
+    frames = np.empty((spec.frames, height, width, 3), dtype=np.uint8)
+    for f in range(spec.frames):
+        X = xs + traj.cam[f]  # scene coordinates seen by this frame's camera
+        rng.bit_generator.state = pattern_rng_state  # same texture every frame
+        w = _background_pattern(spec.background, X, ys, rng)[..., None]
+        img = light * w + dark * (1 - w)
+        img = img * (1 + 0.12 * _fine_texture(X, ys, rng))[..., None]
+        img = np.where((ys >= floor)[..., None], img * 0.72, img)  # the floor
+        if traj.pivot is not None:  # pendulum string
+            px, py = traj.pivot[0] - traj.cam[f], traj.pivot[1]
+            ox, oy = traj.x[f] - traj.cam[f], traj.y[f]
+            seg = np.array([ox - px, oy - py])
+            s = np.clip(((xs - px) * seg[0] + (ys - py) * seg[1]) / (seg @ seg), 0, 1)
+            dist = np.hypot(xs - px - s * seg[0], ys - py - s * seg[1])
+            a = np.clip(1.0 - dist, 0, 1)[..., None] * 0.8
+            img = img * (1 - a) + 0.1 * a
+        cx, cy, th = traj.x[f] - traj.cam[f], traj.y[f], traj.angle[f]
+        du, dv = xs - cx, ys - cy
+        u = du * math.cos(th) + dv * math.sin(th)  # object-local, rotated with the object
+        v = -du * math.sin(th) + dv * math.cos(th)
+        alpha = np.clip(0.5 - _object_sdf(spec.shape, u, v, traj.radius), 0, 1)[..., None]
+        tone = np.where(v > 0, 1.0, 0.55)[..., None]  # two-tone body so rotation is visible
+        img = img * (1 - alpha) + colour * tone * alpha
+        frames[f] = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+    return frames, traj
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing a world
+# ----------------------------------------------------------------------------------------------
+
+
+def write_split(config: WorldConfig, split: str, out: Path, progress: bool = True) -> pd.DataFrame:
+    """Render and encode one split into ``out`` (videos/ + metadata.csv); returns the table."""
+    specs = sample_specs(config, split)
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, spec in enumerate(tqdm(specs, desc=f"world/{split}", disable=not progress, leave=False)):
+        frames, _ = render_clip(spec, config.height, config.width)
+        rel = f"videos/{split}_{i:05d}.mp4"
+        write_video(out / rel, frames, config.fps)
+        rows.append(
+            {
+                "video": rel,
+                "prompt": spec.prompt,
+                "motion": spec.motion,
+                "colour": spec.colour,
+                "shape": spec.shape,
+                "background": spec.background,
+                "camera": spec.camera,
+                "frames": spec.frames,
+            }
+        )
+    table = pd.DataFrame(rows)
+    tmp = out / "metadata.csv.partial"
+    table.to_csv(tmp, index=False)
+    tmp.replace(out / "metadata.csv")  # a split is complete only when its metadata exists
+    return table
+
+
+def generate_world(config: WorldConfig, out: str | Path, progress: bool = True) -> dict[str, Path]:
+    """Write all splits under ``out`` (``out/base``, ``out/pool``, ``out/query``, ``out/eval``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown = set(config.motions) - set(MOTIONS)
+    if unknown:
+        raise ValueError(f"unknown motions {sorted(unknown)}; choose from {list(MOTIONS)}")
+    if config.frames < 5 or (config.frames - 1) % 4:
+        raise ValueError(f"frames must be 4n+1 and at least 5, got {config.frames}")
+    if config.height % 16 or config.width % 16:
+        raise ValueError("height and width must be multiples of 16")
+    paths = {}
+    for split in SPLITS:
+        write_split(config, split, out / split, progress)
+        paths[split] = out / split
+    (out / "world.json").write_text(json.dumps(asdict(config), indent=2))
+    return paths
+
+
+def world_exists(out: str | Path, config: WorldConfig) -> bool:
+    """True when ``out`` holds a complete world generated with exactly ``config``."""
+    out = Path(out)
+    meta = out / "world.json"
+    if not meta.is_file() or json.loads(meta.read_text()) != asdict(config):
+        return False
+    return all((out / s / "metadata.csv").is_file() for s in SPLITS)

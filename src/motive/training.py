@@ -1,0 +1,153 @@
+"""Flow-matching training shared by pretraining and fine-tuning, on cached latents.
+
+Wan convention (METHOD.md §2): x_σ = (1−σ)·h + σ·ε, target velocity v = ε − h, timestep = 1000·σ.
+Training σ is drawn with Wan's shift: σ = s·u / (1 + (s−1)·u), u ~ U(0, 1). The text encoder and VAE
+are frozen, so each clip is encoded once and every step only runs the transformer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from motive.data.dataset import Dataset
+from motive.data.standardise import StandardiseTarget, standardise
+from motive.data.video import read_video
+from motive.models.wan import VideoModel, frames_to_tensor
+
+
+def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
+    """Map uniform u ∈ (0, 1) to Wan's shifted noise levels."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def per_sample_loss(
+    model: VideoModel,
+    h: torch.Tensor,
+    text: torch.Tensor,
+    sigma: torch.Tensor,
+    eps: torch.Tensor,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Flow-matching loss per sample ``[B]``: squared velocity error averaged over latent channels,
+    optionally weighted per latent cell by ``weight`` [B, f, h, w] (the motion mask), then averaged.
+
+    h, eps: [B, C, f, h, w]; text: [B, L, D]; sigma: [B].
+    """
+    s = sigma.view(-1, 1, 1, 1, 1)
+    x = (1 - s) * h + s * eps
+    pred = model.velocity(x, sigma, text).float()
+    err = (pred - (eps - h)).pow(2).mean(dim=1)  # [B, f, h, w]
+    if weight is not None:
+        err = err * weight
+    return err.flatten(1).mean(dim=1)
+
+
+@dataclass
+class EncodedData:
+    """A dataset encoded once: latents [N, C, f, h, w], prompt index per clip, unique prompts."""
+
+    latents: torch.Tensor
+    prompt_ids: torch.Tensor
+    prompts: list[str]
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".partial")
+        save_file({"latents": self.latents.contiguous(), "prompt_ids": self.prompt_ids}, str(tmp), {"prompts": "\n".join(self.prompts)})
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> EncodedData:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            prompts = f.metadata()["prompts"].split("\n")
+        tensors = load_file(str(path))
+        return cls(tensors["latents"], tensors["prompt_ids"], prompts)
+
+
+def load_clip_tensor(path: Path, target: StandardiseTarget) -> torch.Tensor:
+    """Decode and standardise one clip → [3, F, H, W] in [-1, 1]."""
+    video, _ = standardise(read_video(path), target)
+    return frames_to_tensor(video.frames)
+
+
+def encode_dataset(
+    model: VideoModel, dataset: Dataset, target: StandardiseTarget, batch_size: int = 16, progress: bool = True
+) -> EncodedData:
+    """VAE-encode every clip of ``dataset`` (standardised to ``target``)."""
+    latents = []
+    clips = list(dataset)
+    for start in tqdm(range(0, len(clips), batch_size), desc="encode", disable=not progress, leave=False):
+        batch = torch.stack([load_clip_tensor(c.video, target) for c in clips[start : start + batch_size]])
+        latents.append(model.encode_video(batch).cpu())
+    prompts = sorted({c.prompt for c in clips})
+    index = {p: i for i, p in enumerate(prompts)}
+    ids = torch.tensor([index[c.prompt] for c in clips], dtype=torch.long)
+    return EncodedData(torch.cat(latents), ids, prompts)
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser settings of a flow-matching run (pretraining or fine-tuning)."""
+
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 100
+    cosine: bool = True  # cosine decay to 10% of lr after warmup
+    flow_shift: float = 3.0
+    prompt_dropout: float = 0.1  # share of samples trained with the empty prompt (allows guidance)
+    grad_clip: float = 1.0
+    seed: int = 0
+
+
+def train_flow_matching(
+    model: VideoModel, data: EncodedData, config: TrainConfig, progress: bool = True, desc: str = "train"
+) -> list[float]:
+    """Train all transformer parameters with the standard flow-matching loss; returns per-step losses."""
+    transformer = model.transformer
+    transformer.train()
+    device = model.device
+    texts = model.encode_text(data.prompts + [""])  # [P+1, L, D]; last row = empty prompt
+    empty = len(data.prompts)
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.AdamW(transformer.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < config.warmup:
+            return (step + 1) / config.warmup
+        if not config.cosine:
+            return 1.0
+        p = (step - config.warmup) / max(1, config.steps - config.warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    losses: list[float] = []
+    bar = tqdm(range(config.steps), desc=desc, disable=not progress)
+    n = data.latents.shape[0]
+    for _ in bar:
+        idx = torch.randint(0, n, (config.batch_size,), generator=gen)
+        h = data.latents[idx].to(device)
+        pid = data.prompt_ids[idx].clone()
+        pid[torch.rand(len(idx), generator=gen) < config.prompt_dropout] = empty
+        sigma = shifted_sigmas(torch.rand(len(idx), generator=gen), config.flow_shift).to(device)
+        eps = torch.randn(h.shape, generator=gen).to(device)
+        loss = per_sample_loss(model, h, texts[pid.to(device)], sigma, eps).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(transformer.parameters(), config.grad_clip)
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        if len(losses) % 25 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
+    transformer.eval()
+    return losses

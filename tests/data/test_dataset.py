@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+
+from motive.data.dataset import DatasetError, load_dataset, scan_dataset
+from motive.data.video import write_video
+
+
+def _write(root, name, frames=5):
+    write_video(root / name, np.full((frames, 16, 16, 3), 100, np.uint8), fps=8)
+
+
+def test_scan_reports_every_bad_row(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    _write(root, "good.mp4")
+    (root / "broken.mp4").write_bytes(b"garbage" * 20)
+    (root / "noframes").mkdir()
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    _write(root, "noprompt.mp4")
+    rows = [
+        "video,prompt,motion",
+        "good.mp4,a ball,roll",
+        "missing.mp4,a ball,roll",
+        "broken.mp4,a ball,roll",
+        "noframes,a ball,roll",
+        "../outside.mp4,a ball,roll",
+        "noprompt.mp4,,roll",
+    ]
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    dataset, problems = scan_dataset(root)
+    assert [c.relpath for c in dataset] == ["good.mp4"]
+    assert dataset.clips[0].extra == {"motion": "roll"}
+    reasons = {p.file: p.reason for p in problems}
+    assert reasons == {
+        "missing.mp4": "file not found",
+        "broken.mp4": reasons["broken.mp4"],
+        "noframes": "folder holds no image frames",
+        "../outside.mp4": "path escapes the dataset folder",
+        "noprompt.mp4": "missing prompt",
+    }
+    assert reasons["broken.mp4"].startswith("cannot decode")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root, decode=True)
+    assert len(err.value.problems) == 5
+    assert "missing.mp4: file not found" in str(err.value)
+
+
+def test_jsonl_and_missing_columns(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    _write(root, "a.mp4")
+    (root / "metadata.jsonl").write_text(json.dumps({"video": "a.mp4", "prompt": "hi", "k": 1}) + "\n")
+    dataset = load_dataset(root, decode=True)
+    assert len(dataset) == 1 and dataset.clips[0].prompt == "hi" and dataset.clips[0].extra == {"k": 1}
+    (root / "metadata.csv").write_text("file,caption\na.mp4,hi\n")
+    with pytest.raises(DatasetError, match="missing required column 'video'"):
+        load_dataset(root)
+
+
+def test_missing_folder_or_metadata(tmp_path):
+    with pytest.raises(DatasetError, match="dataset folder not found"):
+        load_dataset(tmp_path / "nope")
+    with pytest.raises(DatasetError, match="no metadata.csv"):
+        load_dataset(tmp_path)

@@ -1,0 +1,122 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from motive.data.dataset import load_dataset
+from motive.data.synthetic import (
+    BASE_RARE,
+    MOTIONS,
+    ClipSpec,
+    WorldConfig,
+    held_out_pairs,
+    render_clip,
+    sample_specs,
+    trajectory,
+)
+from motive.data.video import read_video
+
+
+def _spec(motion, camera="none", seed=7):
+    return ClipSpec(motion, "red", "ball", "checkered", camera, 17, seed)
+
+
+def _object_mask(spec, f, traj, h=64):
+    ys, xs = np.mgrid[0:h, 0:h] + 0.5
+    return np.hypot(xs - (traj.x[f] - traj.cam[f]), ys - traj.y[f]) < traj.radius * 0.8
+
+
+def test_world_layout_and_labels(mini_world):
+    for split in ("base", "pool", "query", "eval"):
+        ds = load_dataset(mini_world / split, decode=True)
+        table = ds.table
+        assert list(table.columns) == ["video", "prompt", "motion", "colour", "shape", "background", "camera", "frames"]
+        for _, row in table.iterrows():
+            assert row["colour"] in row["prompt"] and row["shape"] in row["prompt"] and row["background"] in row["prompt"]
+            assert (row["camera"] == "none") == ("camera" not in row["prompt"])
+        assert (table["frames"] == 17).all()
+    v = read_video(mini_world / "base" / "videos" / "base_00000.mp4")
+    assert v.frames.shape == (17, 64, 64, 3) and v.fps == pytest.approx(8.0)
+
+
+def test_world_is_deterministic(tmp_path):
+    from motive.data.synthetic import generate_world
+
+    cfg = WorldConfig(seed=11, clips=3, query_clips=2, eval_clips=2)
+    generate_world(cfg, tmp_path / "a", progress=False)
+    generate_world(cfg, tmp_path / "b", progress=False)
+    for split in ("base", "query"):
+        ta = pd.read_csv(tmp_path / "a" / split / "metadata.csv")
+        tb = pd.read_csv(tmp_path / "b" / split / "metadata.csv")
+        pd.testing.assert_frame_equal(ta, tb)
+        for rel in ta["video"]:
+            fa = read_video(tmp_path / "a" / split / rel).frames
+            fb = read_video(tmp_path / "b" / split / rel).frames
+            np.testing.assert_array_equal(fa, fb)
+    other = sample_specs(WorldConfig(seed=12, clips=3), "base")
+    assert [s.seed for s in other] != [s.seed for s in sample_specs(cfg, "base")]
+
+
+def test_static_object_does_not_move():
+    spec = _spec("static")
+    frames, traj = render_clip(spec)
+    diff = np.abs(frames[1:].astype(int) - frames[:-1]).max()
+    assert diff == 0
+    assert np.ptp(traj.x) == 0 and np.ptp(traj.y) == 0
+
+
+def test_camera_pan_moves_background_not_object_in_scene():
+    spec = _spec("camera_pan", camera="camera_pan")
+    frames, traj = render_clip(spec)
+    assert np.ptp(traj.x) == 0 and np.ptp(traj.y) == 0  # still in the scene
+    assert abs(traj.cam[-1] - traj.cam[0]) > 8  # but the view moves
+    background = ~_object_mask(spec, 0, traj) & ~_object_mask(spec, 16, traj)
+    change = np.abs(frames[16].astype(int) - frames[0]).mean(-1)[background]
+    assert change.mean() > 10
+
+
+def test_motion_ground_truth():
+    h = 64
+    roll = trajectory(_spec("roll"), h, h)
+    np.testing.assert_allclose(np.diff(roll.angle), np.diff(roll.x) / roll.radius)  # rolls without slipping
+    slide = trajectory(_spec("slide"), h, h)
+    steps = np.abs(np.diff(slide.x))
+    assert steps[0] > steps[-1] * 3  # decelerates
+    fall = trajectory(_spec("free_fall"), h, h)
+    v = np.diff(fall.y)
+    assert v[3] > v[1] > 0  # accelerates downwards
+    bounce = trajectory(_spec("bounce"), h, h)
+    ground = 0.82 * h - bounce.radius
+    assert np.sum(np.isclose(bounce.y, ground, atol=2.5)) >= 1  # floor contact
+    assert bounce.y.min() < ground - 0.2 * h  # and real arcs
+    hover = trajectory(_spec("cartoon_hover"), h, h)
+    vy = np.diff(hover.y)
+    still = (np.abs(np.diff(hover.x)) < 1e-9) & (np.abs(vy) < 1e-9)
+    assert still.sum() >= 4 and vy.max() > 5  # hovers, then drops abruptly
+    spin = trajectory(_spec("spin"), h, h)
+    assert np.ptp(spin.x) == 0 and np.ptp(spin.angle) > 3
+
+
+def test_splits_hold_out_appearance_and_underrepresent_rare_motions():
+    cfg = WorldConfig(seed=0, clips=1000, query_clips=40, eval_clips=40)
+    reserved = held_out_pairs()
+    base = sample_specs(cfg, "base")
+    pool = sample_specs(cfg, "pool")
+    query = sample_specs(cfg, "query")
+    assert all((s.colour, s.shape) not in reserved for s in base + pool)
+    assert all((s.colour, s.shape) in reserved for s in query)
+    assert all(s.camera == "none" for s in query if s.motion != "camera_pan")  # steady camera
+    assert {s.background for s in query} <= {s.background for s in base}
+    base_share = pd.Series([s.motion for s in base]).value_counts(normalize=True)
+    pool_share = pd.Series([s.motion for s in pool]).value_counts(normalize=True)
+    for motion in BASE_RARE:
+        assert base_share[motion] < 0.5 * pool_share[motion]
+    assert set(pool_share.index) == set(MOTIONS)
+    assert sorted(pd.Series([s.motion for s in query]).value_counts()) == [4] * 10
+
+
+def test_variable_length():
+    specs = sample_specs(WorldConfig(seed=0, clips=40, variable_length=True), "pool")
+    lengths = {s.frames for s in specs}
+    assert len(lengths) > 1 and all((n - 1) % 4 == 0 for n in lengths)
+    frames, _ = render_clip(specs[0])
+    assert frames.shape[0] == specs[0].frames

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from motive.data.video import VideoError, read_video, write_video
+from tests.conftest import shared_data
+
+
+def _clip(frames=9, h=48, w=64, seed=0):
+    """Smooth moving gradient: compresses well, so lossy error bounds are meaningful."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = []
+    for f in range(frames):
+        r = (xx * 4 + f * 8) % 256
+        g = (yy * 5) % 256
+        b = ((xx + yy) * 2 + f * 3) % 256
+        out.append(np.stack([r, g, b], -1))
+    return np.asarray(out, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("suffix,bound", [(".mp4", 6.0), (".webm", 8.0), (".avi", 6.0), (".mkv", 0.0)])
+def test_round_trip(tmp_path, suffix, bound):
+    frames = _clip()
+    path = write_video(tmp_path / f"clip{suffix}", frames, fps=12.0)
+    video = read_video(path)
+    assert video.frames.shape == frames.shape
+    assert video.fps == pytest.approx(12.0)
+    err = np.abs(video.frames.astype(float) - frames).mean()
+    assert err <= bound, f"{suffix}: mean abs error {err}"
+
+
+def test_lossless_ffv1_is_exact(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    video = read_video(write_video(tmp_path / "x.mkv", frames, fps=8))
+    np.testing.assert_array_equal(video.frames, frames)
+
+
+def test_gif_round_trip_keeps_frames_and_size(tmp_path):
+    frames = _clip(frames=6)
+    video = read_video(write_video(tmp_path / "x.gif", frames, fps=10))
+    assert video.frames.shape == frames.shape
+    assert np.abs(video.frames.astype(float) - frames).mean() < 40  # 8-bit palette
+
+
+def test_odd_size_is_padded_for_h264(tmp_path):
+    video = read_video(write_video(tmp_path / "odd.mp4", _clip(h=33, w=47), fps=8))
+    assert video.frames.shape[1:3] == (34, 48)
+
+
+def test_frame_folder(tmp_path):
+    import cv2
+
+    frames = _clip(frames=4)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f[..., ::-1])
+    video = read_video(folder, frames_fps=5)
+    np.testing.assert_array_equal(video.frames, frames)
+    assert video.fps == 5
+
+
+def test_errors_name_file_and_reason(tmp_path):
+    with pytest.raises(VideoError, match="file not found"):
+        read_video(tmp_path / "missing.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 10)
+    with pytest.raises(VideoError, match="bad.mp4: cannot decode"):
+        read_video(bad)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="no image frames"):
+        read_video(tmp_path / "empty")
+    with pytest.raises(VideoError, match="expected uint8"):
+        write_video(tmp_path / "x.mp4", np.zeros((3, 8, 8), np.uint8), fps=8)
+
+
+@pytest.mark.parametrize(
+    "name,frames,size",
+    [
+        ("imageio__newtonscradle.gif", 36, (150, 200)),
+        ("opencv-vtest__vtest_reencoded.avi", 795, (360, 480)),
+        ("moviepy__big_buck_bunny_0_30.webm", 30, (720, 1280)),
+        ("cogvideo__train_running.mp4", 49, (480, 720)),
+    ],
+)
+def test_real_clips_decode(name, frames, size):
+    path = shared_data() / "videos" / name
+    limit = 30 if name.endswith(".webm") else None  # 720 HD frames are slow; the first 30 prove the codec
+    video = read_video(path, max_frames=limit)
+    assert video.num_frames == frames
+    assert (video.height, video.width) == size

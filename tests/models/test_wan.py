@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from motive.models import ModelError, VideoModel, frames_to_tensor, tensor_to_frames
+
+
+def test_tiny_model_save_load_round_trip(tiny_model, tmp_path):
+    path = tiny_model.save_pretrained(tmp_path / "m")
+    assert (path / "transformer" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = VideoModel.from_pretrained(path)
+    assert loaded.settings == tiny_model.settings
+    torch.manual_seed(0)
+    video = torch.rand(2, 3, 17, 64, 64) * 2 - 1
+    prompts = ["a red ball bouncing on a checkered floor", "a blue box resting on a striped floor"]
+    h1, h2 = tiny_model.encode_video(video), loaded.encode_video(video)
+    torch.testing.assert_close(h1, h2)
+    t1, t2 = tiny_model.encode_text(prompts), loaded.encode_text(prompts)
+    torch.testing.assert_close(t1, t2)
+    sigma = torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_model.velocity(h1, sigma, t1), loaded.velocity(h2, sigma, t2))
+
+
+def test_shapes_and_text(tiny_model):
+    assert tiny_model.latent_shape(17, 64, 64) == (16, 5, 8, 8)
+    with pytest.raises(ValueError):
+        tiny_model.latent_shape(16, 64, 64)
+    text = tiny_model.encode_text(["a red ball", "a different, longer prompt"])
+    assert text.shape == (2, tiny_model.settings.text_len, 32)
+    assert not torch.allclose(text[0], text[1])
+    assert text[0, 12:].abs().max() == 0  # padded past the prompt, as WanPipeline does
+
+
+def test_latent_normalisation_round_trip(tiny_model):
+    before = (tiny_model.latents_mean.clone(), tiny_model.latents_std.clone())
+    try:
+        tiny_model.set_latent_stats([0.5] * 16, [2.0] * 16)
+        video = torch.rand(1, 3, 5, 64, 64) * 2 - 1
+        h = tiny_model.encode_video(video)
+        raw = tiny_model.vae.encode(video).latent_dist.mode()
+        torch.testing.assert_close(h, (raw - 0.5) / 2.0)
+    finally:
+        tiny_model.set_latent_stats(before[0].flatten().tolist(), before[1].flatten().tolist())
+
+
+def test_parameter_patterns(tiny_model):
+    everything = tiny_model.named_parameters()
+    attn = tiny_model.named_parameters(["blocks.*.attn1.*"])
+    assert 0 < len(attn) < len(everything)
+    assert all(".attn1." in n for n, _ in attn)
+    with pytest.raises(ValueError, match="no transformer parameter"):
+        tiny_model.named_parameters(["nothing.*"])
+
+
+def test_frames_tensor_round_trip():
+    frames = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    x = frames_to_tensor(frames)
+    assert x.shape == (3, 5, 8, 8) and x.min() >= -1 and x.max() <= 1
+    np.testing.assert_array_equal(tensor_to_frames(x), frames)
+
+
+def test_clear_errors_for_bad_paths(tmp_path):
+    with pytest.raises(ModelError, match="model path not found"):
+        VideoModel.from_pretrained(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no model_index.json"):
+        VideoModel.from_pretrained(tmp_path / "empty")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    with pytest.raises(ModelError, match="not a WanPipeline"):
+        VideoModel.from_pretrained(other)
+
+
+def test_generate_returns_uint8_video(tiny_model):
+    out = tiny_model.generate(["a red ball"], steps=2, frames=5)
+    assert out.shape == (1, 5, 64, 64, 3) and out.dtype == np.uint8
