@@ -71,6 +71,82 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(path: str, device: str):
+    from motive.models.wan import VideoModel
+
+    return VideoModel.from_pretrained(path, device=device)
+
+
+def _cmd_featurize(args: argparse.Namespace) -> int:
+    from motive.gradients import GradientConfig
+    from motive.store import featurize
+
+    config = GradientConfig(
+        sigma=args.sigma,
+        noise_seed=args.noise_seed,
+        noise_draws=args.noise_draws,
+        use_mask=not args.no_motion_mask,
+        frame_norm=not args.no_frame_norm,
+        params=args.params.split(",") if args.params else None,
+        proj_dim=args.proj_dim,
+        proj_seed=args.proj_seed,
+    )
+    store = featurize(_load_model(args.model, args.device), args.data, args.out, config, use_cache=not args.no_cache, progress=not args.quiet)
+    ok = int(store.ok.sum())
+    print(f"{args.out}: {ok}/{len(store.index)} clips featurized into {store.vectors.shape[1]}-dim unit vectors")
+    for _, row in store.index[~store.ok].iterrows():
+        print(f"  failed: {row['video']}: {row['error']}")
+    return 0
+
+
+def _cmd_attribute(args: argparse.Namespace) -> int:
+    from motive.scoring import AttributionConfig, attribute
+
+    config = AttributionConfig(method=args.method, percentile=args.percentile, fraction=args.fraction, seed=args.seed)
+    result = attribute(_load_model(args.model, args.device), args.store, args.queries, args.out, config, progress=not args.quiet)
+    sel = result["selection"]
+    print(f"selected {len(sel.top)} of {len(result['train'])} clips -> {result['paths']['selection']}")
+    print(f"scores -> {result['paths']['scores']}; negative influence -> {result['paths']['bottom']}")
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from motive.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        model=args.model,
+        data=args.data,
+        selection=args.selection,
+        out=args.out,
+        lr=args.lr,
+        repeat=args.repeat,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        seed=args.seed,
+    )
+    summary = finetune(config, progress=not args.quiet)
+    print(f"fine-tuned on {summary['clips']} clips for {summary['steps']} steps -> {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from motive.data.dataset import load_dataset
+    from motive.evaluate import EvalConfig, evaluate
+
+    dataset = load_dataset(args.data)
+    clips = [c for c in dataset if not args.motions or str(c.extra.get("motion")) in args.motions.split(",")]
+    prompts = [c.prompt for c in clips][: args.prompts]
+    config = EvalConfig(generate_steps=args.steps)
+    results = {m: evaluate(_load_model(m, args.device), clips, prompts, config) for m in args.model}
+    text = json.dumps(results, indent=2)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from motive.demo import DemoConfig, run_demo
 
@@ -119,6 +195,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="retrain even if --out holds a finished model")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("featurize", help="per-clip projected gradients of a dataset into a feature store")
+    p.add_argument("--model", required=True, help="diffusers WanPipeline folder (or cached hub id)")
+    p.add_argument("--data", required=True, help="dataset folder with metadata.csv")
+    p.add_argument("--out", required=True, help="feature store folder to write")
+    p.add_argument("--sigma", type=float, default=0.751, help="fixed noise level σ (paper: t = 751)")
+    p.add_argument("--noise-seed", type=int, default=0, help="seed of the shared noise tensor(s) ε")
+    p.add_argument("--noise-draws", type=int, default=1, help="K shared (σ, ε) pairs to average over (paper: 1)")
+    p.add_argument("--no-motion-mask", action="store_true", help="W ≡ 1: the paper's 'w/o MM' ablation")
+    p.add_argument("--no-frame-norm", action="store_true", help="drop the 1/F frame-length factor")
+    p.add_argument("--params", default="", help="comma-separated globs of transformer parameters (default: all)")
+    p.add_argument("--proj-dim", type=int, default=512, help="Fastfood output dimension D'")
+    p.add_argument("--proj-seed", type=int, default=0, help="Fastfood seed")
+    p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_featurize)
+
+    p = sub.add_parser("attribute", help="score a feature store against query clips and select the top clips")
+    p.add_argument("--model", required=True, help="the model the store was built with")
+    p.add_argument("--store", required=True, help="feature store of the training clips")
+    p.add_argument("--queries", required=True, help="dataset folder of query clips")
+    p.add_argument("--out", required=True, help="output folder (scores.parquet, selection.csv, bottom.csv)")
+    p.add_argument("--method", default="motive", choices=["motive", "random", "motion_magnitude", "mask_similarity"], help="scoring method")
+    p.add_argument("--percentile", type=float, default=90.0, help="per-query vote threshold percentile τ_q")
+    p.add_argument("--fraction", type=float, default=0.1, help="share of the pool to select")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_attribute)
+
+    p = sub.add_parser("finetune", help="fully fine-tune the transformer on a selection (or a whole dataset)")
+    p.add_argument("--model", required=True, help="base model folder")
+    p.add_argument("--data", required=True, help="dataset folder the selection's videos live in")
+    p.add_argument("--selection", default=None, help="selection.csv from `motive attribute` (default: all clips)")
+    p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (paper: 1e-5)")
+    p.add_argument("--repeat", type=int, default=50, help="times the subset is repeated (paper: 50)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per step")
+    p.add_argument("--steps", type=int, default=None, help="exact optimiser steps (overrides --repeat)")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("evaluate", help="held-out motion-weighted loss and dynamic degree of one or more models")
+    p.add_argument("--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid")
+    p.add_argument("--data", required=True, help="held-out dataset (e.g. the world's eval split)")
+    p.add_argument("--motions", default="", help="comma-separated motions to keep (needs a 'motion' column)")
+    p.add_argument("--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree")
+    p.add_argument("--steps", type=int, default=25, help="sampling steps")
+    p.add_argument("--out", default=None, help="write the JSON results here too")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the built-in motion world and tiny model")
     p.add_argument("--out", default="runs/demo", help="run folder (reused between runs)")

@@ -114,6 +114,7 @@ def train_flow_matching(
 ) -> list[float]:
     """Train all transformer parameters with the standard flow-matching loss; returns per-step losses."""
     transformer = model.transformer
+    transformer.requires_grad_(True)  # a featurizer may have frozen some parameters
     transformer.train()
     device = model.device
     texts = model.encode_text(data.prompts + [""])  # [P+1, L, D]; last row = empty prompt
@@ -146,7 +147,7 @@ def train_flow_matching(
         torch.nn.utils.clip_grad_norm_(transformer.parameters(), config.grad_clip)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if len(losses) % 25 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
     transformer.eval()

@@ -87,14 +87,17 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, dtype={"video": str, "prompt": str})
 
 
-def scan_dataset(root: str | Path, decode: bool = True) -> tuple[Dataset, list[Problem]]:
+def scan_dataset(root: str | Path, decode: bool = True, table_path: str | Path | None = None) -> tuple[Dataset, list[Problem]]:
     """Parse a dataset folder and check every row; returns the good clips and all problems found.
 
     ``decode=True`` also opens each clip and decodes its first frame (catching undecodable files and
-    clips with zero frames); ``decode=False`` only checks paths and prompts.
+    clips with zero frames); ``decode=False`` only checks paths and prompts. ``table_path`` reads the
+    rows from another table (e.g. a ``selection.csv``) while resolving videos inside ``root``.
     """
     root = Path(root).resolve()
-    meta = metadata_path(root)
+    meta = Path(table_path) if table_path is not None else metadata_path(root)
+    if not meta.is_file():
+        return Dataset(root, pd.DataFrame(), []), [Problem(None, str(meta), "table not found")]
     table = read_table(meta)
     problems: list[Problem] = []
     for column in ("video", "prompt"):
@@ -135,9 +138,10 @@ def _check_row(root: Path, rel: str, prompt: object, decode: bool) -> str | None
     return None
 
 
-def load_dataset(root: str | Path, decode: bool = False) -> Dataset:
-    """Parse a dataset folder; raise ``DatasetError`` listing every problem if there is any."""
-    dataset, problems = scan_dataset(root, decode=decode)
+def load_dataset(root: str | Path, decode: bool = False, table_path: str | Path | None = None) -> Dataset:
+    """Parse a dataset folder (or another table of its clips); raise ``DatasetError`` listing every
+    problem if there is any."""
+    dataset, problems = scan_dataset(root, decode=decode, table_path=table_path)
     if problems:
         raise DatasetError(dataset.root, problems)
     return dataset

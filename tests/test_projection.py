@@ -1,0 +1,68 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from motive.projection import Fastfood, FastfoodSpec, fwht, l2_normalise
+
+
+def _hadamard(n):
+    h = np.array([[1.0]])
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
+
+
+def test_fwht_matches_sylvester_hadamard():
+    x = torch.randn(3, 64, dtype=torch.float64)
+    np.testing.assert_allclose(fwht(x).numpy(), x.numpy() @ _hadamard(64).T, atol=1e-10)
+    with pytest.raises(ValueError):
+        fwht(torch.zeros(1, 12))
+
+
+@pytest.mark.parametrize("d_in,d_out,max_block", [(100, 16, 2**20), (3000, 64, 1024), (7, 32, 2**20)])
+def test_fastfood_equals_its_dense_matrix(d_in, d_out, max_block):
+    ff = Fastfood(d_in, d_out, seed=3, max_block=max_block)
+    dense = ff.dense()
+    assert dense.shape == (d_out, d_in)
+    x = torch.randn(5, d_in)
+    torch.testing.assert_close(ff(x), x @ dense.T, rtol=1e-4, atol=1e-4)
+
+
+def test_blocks_sum_to_the_whole():
+    ff = Fastfood(3000, 64, seed=1, max_block=1024)
+    assert ff.spec.num_blocks == 3 and ff.spec.block == 1024
+    x = torch.randn(2, 3000)
+    parts = sum(ff.project_block(x[:, j * 1024 : (j + 1) * 1024], j) for j in range(3))
+    torch.testing.assert_close(parts, ff(x))
+
+
+def test_seed_determines_projection():
+    x = torch.randn(4, 500)
+    a, b, c = Fastfood(500, 32, seed=0), Fastfood(500, 32, seed=0), Fastfood(500, 32, seed=1)
+    torch.testing.assert_close(a(x), b(x))
+    assert not torch.allclose(a(x), c(x))
+    assert FastfoodSpec(500, 32, 0).to_dict()["type"] == "fastfood"
+
+
+def test_johnson_lindenstrauss_sanity():
+    d, k, n = 4096, 512, 64
+    torch.manual_seed(0)
+    x = l2_normalise(torch.randn(n, d))
+    y = l2_normalise(x + 0.8 * torch.randn(n, d) / math.sqrt(d))  # correlated partners
+    ff = Fastfood(d, k, seed=7)
+    px, py = ff(x), ff(y)
+    ratio = px.pow(2).sum(1)  # E = 1, std ≈ sqrt(2/k) = 0.0625
+    assert abs(float(ratio.mean()) - 1) < 5 * math.sqrt(2 / k) / math.sqrt(n)
+    assert float((ratio - 1).abs().max()) < 5 * math.sqrt(2 / k)
+    dots, pdots = (x * y).sum(1), (px * py).sum(1)
+    assert float((pdots - dots).abs().max()) < 5 * math.sqrt(2 / k)  # inner products preserved
+
+
+def test_input_validation():
+    ff = Fastfood(10, 4)
+    with pytest.raises(ValueError):
+        ff(torch.zeros(2, 11))
+    with pytest.raises(ValueError):
+        Fastfood(2**15, 8).dense()
