@@ -27,6 +27,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Keep the per-clip input cache inside the test session (subprocesses inherit it)."""
+    import os
+
+    os.environ["MOTIVE_CACHE"] = str(tmp_path_factory.mktemp("motive_cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _quiet_libraries():
     from motive.cli import _quiet_libraries as quiet
 

@@ -42,9 +42,18 @@ def test_demo_quick_end_to_end(tmp_path):
     cmd = [sys.executable, "-m", "motive", "demo", "--quick", "--quiet", "--out", str(out)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    summary = json.loads((out / "summary.json").read_text())
+    results = json.loads((out / "results.json").read_text())
     assert (out / "world" / "pool" / "metadata.csv").is_file()
     assert (out / "base_model" / "model_index.json").is_file()
-    assert summary["pretrain"]["motion_word_sensitivity"]["clips"] == 10
+    assert results["pretrain"]["motion_word_sensitivity"]["clips"] == 10
+    for method in ("motive", "no_motion_mask", "mask_similarity", "motion_magnitude", "random"):
+        r = results["retrieval"][method]
+        assert 0 <= r["motion_precision"] <= 1 and 0 <= r["colour_precision"] <= 1
+    assert results["retrieval"]["motive"]["seeds"] == 2
+    assert -1 <= results["projection_spearman"] <= 1
+    assert set(results["finetune"]) == {"base", "oracle", "motive", "no_motion_mask", "random", "motion_magnitude"}
+    assert results["finetune"]["oracle"]["target_fraction"] == 1.0
+    assert (out / "report.html").stat().st_size > 10_000
+    assert (out / "attribution" / "motive" / "selection.csv").is_file()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # reuses world and model
     assert again.returncode == 0 and "reusing" in again.stdout

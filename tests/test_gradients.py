@@ -64,3 +64,14 @@ def test_common_noise_is_reproducible():
     a, b = common_noise((2, 3), 7, 2), common_noise((2, 3), 7, 2)
     torch.testing.assert_close(a[1], b[1])
     assert not torch.allclose(a[0], a[1])
+
+
+def test_batched_features_equal_one_by_one(tiny_model):
+    feat = GradientFeaturizer(tiny_model, GradientConfig(noise_draws=2, proj_dim=64), (16, 5, 8, 8), frames=17)
+    a, b = _inputs(tiny_model, 1), _inputs(tiny_model, 2)
+    stacked, norms = feat.features([a, b])
+    single = torch.stack([feat.feature(*a)[0], feat.feature(*b)[0]])
+    torch.testing.assert_close(stacked, single, rtol=1e-4, atol=1e-5)
+    feat.stack_bytes = 0  # force the one-by-one projection path
+    torch.testing.assert_close(feat.features([a, b])[0], stacked, rtol=1e-4, atol=1e-5)
+    assert len(norms) == 2 and norms[0] > 0

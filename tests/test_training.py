@@ -1,6 +1,6 @@
 import torch
 
-from motive.training import TrainConfig, per_sample_loss, shifted_sigmas, train_flow_matching, EncodedData
+from motive.training import EncodedData, TrainConfig, per_sample_loss, shifted_sigmas, train_flow_matching
 
 
 def test_shifted_sigmas_monotone_and_bounded():

@@ -18,8 +18,7 @@ import torch
 from motive.data.dataset import Clip
 from motive.models.wan import VideoModel
 from motive.motion.flow import dis_flow
-from motive.motion.mask import MaskConfig
-from motive.store import cache_dir, clip_inputs, default_target, vae_fingerprint
+from motive.store import dataset_inputs
 from motive.training import per_sample_loss
 
 
@@ -39,9 +38,7 @@ def target_motion_loss(model: VideoModel, clips: list[Clip], config: EvalConfig,
     """Mean (motion-weighted) flow-matching loss of ``clips`` over the fixed (σ, ε) grid."""
     if not clips:
         raise ValueError("no held-out clips to evaluate on")
-    target = default_target(model)
-    fp = vae_fingerprint(model)
-    inputs = [clip_inputs(model, c.video, target, MaskConfig(), fp, cache_dir() / "inputs") for c in clips]
+    inputs = dataset_inputs(model, clips)
     h = torch.stack([i.latent for i in inputs]).to(model.device)  # [N, C, f, h, w]
     w = torch.stack([i.mask for i in inputs]).to(model.device) if weighted else None  # [N, f, h, w]
     text = model.encode_text([c.prompt for c in clips])

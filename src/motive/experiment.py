@@ -14,17 +14,18 @@ from motive.data.dataset import Dataset
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel
 from motive.projection import l2_normalise
-from motive.store import cache_dir, clip_inputs, default_target, vae_fingerprint
+from motive.store import dataset_inputs, default_target
 
 
 def topk_precision(scores: np.ndarray, train_labels: np.ndarray, query_labels: np.ndarray, fraction: float = 0.1, valid: np.ndarray | None = None) -> np.ndarray:
-    """Per query q: share of the top ``fraction`` of clips by ``scores[:, q]`` whose label equals q's. → [Q]."""
+    """Per query q: share of the top ``fraction`` of clips by ``scores[:, q]`` whose label equals q's. → [Q].
+    A single-column ``scores`` (a query-independent baseline) ranks the same clips for every query."""
     n = scores.shape[0]
     valid = np.ones(n, bool) if valid is None else valid
     idx = np.flatnonzero(valid)
     k = max(1, int(round(fraction * len(idx))))
     out = []
-    for q in range(scores.shape[1]):
+    for q in range(len(query_labels)):
         col = scores[idx, q if scores.shape[1] > 1 else 0]
         top = idx[np.argsort(-col, kind="stable")[:k]]
         out.append(float(np.mean(train_labels[top] == query_labels[q])))
@@ -40,11 +41,9 @@ def exact_unit_gradients(model: VideoModel, dataset: Dataset, config: GradientCo
     target = default_target(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
     featurizer = GradientFeaturizer(model, config, shape, target.frames)
-    fp = vae_fingerprint(model)
+    clips = [dataset.clips[i] for i in indices]
     out = []
-    for i in tqdm(indices, desc="exact gradients", disable=not progress, leave=False):
-        clip = dataset.clips[i]
-        inputs = clip_inputs(model, clip.video, target, config.mask, fp, cache_dir() / "inputs")
+    for clip, inputs in zip(tqdm(clips, desc="exact gradients", disable=not progress, leave=False), dataset_inputs(model, clips, config.mask)):
         text = model.encode_text([clip.prompt])
         acc = None
         for k in range(config.noise_draws):

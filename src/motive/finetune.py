@@ -18,8 +18,7 @@ import torch
 
 from motive.data.dataset import load_dataset
 from motive.models.wan import VideoModel
-from motive.store import cache_dir, clip_inputs, default_target, vae_fingerprint
-from motive.motion.mask import MaskConfig
+from motive.store import dataset_inputs
 from motive.training import EncodedData, TrainConfig, train_flow_matching
 
 
@@ -41,10 +40,7 @@ class FinetuneConfig:
 
 def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedData:
     """Latents of every clip (through the shared input cache), with prompt ids."""
-    target = default_target(model)
-    fp = vae_fingerprint(model)
-    cache = cache_dir() / "inputs"
-    latents = [clip_inputs(model, c.video, target, MaskConfig(), fp, cache).latent for c in dataset]
+    latents = [x.latent for x in dataset_inputs(model, list(dataset))]
     prompts = sorted({c.prompt for c in dataset})
     ids = torch.tensor([prompts.index(c.prompt) for c in dataset], dtype=torch.long)
     return EncodedData(torch.stack(latents), ids, prompts)

@@ -110,11 +110,9 @@ def write_selection(
 
 def _masks(model, dataset) -> np.ndarray:
     """Latent-grid motion masks of every clip [N, f·h·w] (through the shared input cache)."""
-    from motive.motion.mask import MaskConfig
-    from motive.store import cache_dir, clip_inputs, default_target, vae_fingerprint
+    from motive.store import dataset_inputs
 
-    target, fp = default_target(model), vae_fingerprint(model)
-    return np.stack([clip_inputs(model, c.video, target, MaskConfig(), fp, cache_dir() / "inputs").mask.numpy().ravel() for c in dataset])
+    return np.stack([x.mask.numpy().ravel() for x in dataset_inputs(model, list(dataset))])
 
 
 def attribute(model, store_path: str | Path, queries: str | Path, out: str | Path, config: AttributionConfig | None = None, progress: bool = True) -> dict:
@@ -125,7 +123,14 @@ def attribute(model, store_path: str | Path, queries: str | Path, out: str | Pat
     """
     from motive.data.dataset import load_dataset
     from motive.gradients import GradientConfig
-    from motive.store import Store, StandardiseTarget, StoreMismatch, check_compatible, featurize, model_fingerprint
+    from motive.store import (
+        StandardiseTarget,
+        Store,
+        StoreMismatch,
+        check_compatible,
+        featurize,
+        model_fingerprint,
+    )
 
     config = config or AttributionConfig()
     if config.method not in METHODS:

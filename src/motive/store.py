@@ -86,27 +86,60 @@ def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskCon
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def clip_inputs_batch(
+    model: VideoModel, clips: list[Path], target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+) -> list[ClipInputs | VideoError]:
+    """Standardise, flow → mask and VAE-encode several clips (the VAE runs once on the batch of cache
+    misses); read from / write to ``cache`` when given. A clip that cannot be read gives its error."""
+    mask = mask.for_model(model.scale_spatial, model.scale_temporal)
+    out: list[ClipInputs | VideoError | None] = [None] * len(clips)
+    todo = []  # (position, cache file, frames, weights, mean flow)
+    for i, clip in enumerate(clips):
+        file = cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt" if cache is not None and clip.exists() else None
+        if file is not None and file.is_file():
+            d = torch.load(file, weights_only=True)  # our own cache of plain tensors only
+            out[i] = ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]))
+            continue
+        try:
+            video, _ = standardise(read_video(clip), target)
+        except VideoError as exc:
+            out[i] = exc
+            continue
+        mags = flow_magnitudes(video.frames, mask.preset)
+        w = latent_mask(normalise_clip(mags, mask.zeta), mask.spatial_stride, mask.temporal_stride)
+        todo.append((i, file, video.frames, w, float(mags[1:].mean()) if len(mags) > 1 else 0.0))
+    if todo:
+        latents = model.encode_video(torch.stack([frames_to_tensor(t[2]) for t in todo])).cpu()  # [B, C, f, h, w]
+        for (i, file, frames, w, mean_flow), latent in zip(todo, latents):
+            out[i] = ClipInputs(latent.clone(), w, mean_flow, len(frames))
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = file.with_suffix(".partial")
+                torch.save({"latent": out[i].latent, "mask": w, "mean_flow": mean_flow, "frames": len(frames)}, tmp)
+                tmp.replace(file)
+    return out
+
+
 def clip_inputs(
     model: VideoModel, clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
 ) -> ClipInputs:
-    """Standardise, flow → mask, VAE-encode one clip; read from / write to ``cache`` when given."""
-    file = None
-    if cache is not None:
-        file = cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt"
-        if file.is_file():
-            d = torch.load(file, weights_only=True)  # our own cache of plain tensors only
-            return ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]))
-    video, _ = standardise(read_video(clip), target)
-    mags = flow_magnitudes(video.frames, mask.preset)
-    w = latent_mask(normalise_clip(mags, mask.zeta), mask.spatial_stride, mask.temporal_stride)
-    latent = model.encode_video(frames_to_tensor(video.frames)[None])[0].cpu()
-    inputs = ClipInputs(latent, w, float(mags[1:].mean()) if len(mags) > 1 else 0.0, video.num_frames)
-    if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(".partial")
-        torch.save({"latent": latent, "mask": w, "mean_flow": inputs.mean_flow, "frames": inputs.frames}, tmp)
-        tmp.replace(file)
-    return inputs
+    """``clip_inputs_batch`` for one clip; raises the clip's ``VideoError``."""
+    result = clip_inputs_batch(model, [clip], target, mask, vae_fp, cache)[0]
+    if isinstance(result, VideoError):
+        raise result
+    return result
+
+
+def dataset_inputs(model: VideoModel, clips: list[Clip], mask: MaskConfig | None = None, batch_size: int = 16) -> list[ClipInputs]:
+    """Inputs of every clip in the model's native format, through the shared cache; raises on a bad clip."""
+    target, fp, cache = default_target(model), vae_fingerprint(model), cache_dir() / "inputs"
+    out: list[ClipInputs] = []
+    for start in range(0, len(clips), batch_size):
+        for x in clip_inputs_batch(model, [c.video for c in clips[start : start + batch_size]], target, mask or MaskConfig(), fp, cache):
+            if isinstance(x, VideoError):
+                raise x
+            out.append(x)
+    return out
 
 
 def build_meta(
@@ -167,6 +200,7 @@ def featurize(
     target: StandardiseTarget | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    batch_size: int = 8,
 ) -> Store:
     """Compute the unit projected gradient of every clip of dataset ``data`` into store ``out``.
 
@@ -174,7 +208,7 @@ def featurize(
     goes on. Files are written to temporary names and renamed at the end, so a crash never leaves a
     store that looks complete.
     """
-    config = config or GradientConfig()
+    config = (config or GradientConfig()).for_model(model)
     target = target or default_target(model)
     dataset = load_dataset(data)
     out = Path(out)
@@ -186,19 +220,24 @@ def featurize(
     meta = build_meta(model, config, target, featurizer, model_fp)
     meta["data"] = str(dataset.root)  # where the clips live (not part of compatibility)
     vectors = np.zeros((len(dataset), config.proj_dim), np.float32)
-    rows = []
-    for i, clip in enumerate(tqdm(dataset.clips, desc=f"featurize {out.name}", disable=not progress)):
-        row = _index_row(i, clip)
-        try:
-            inputs = clip_inputs(model, clip.video, target, config.mask, vae_fp, cache)
-            text = model.encode_text([clip.prompt])
-            h = inputs.latent[None].to(model.device)
-            vec, norm = featurizer.feature(h, text, inputs.mask[None].to(model.device))
-            vectors[i] = vec.cpu().numpy()
-            row.update(mean_flow=inputs.mean_flow, mask_mean=float(inputs.mask.mean()), grad_norm=norm, status="ok")
-        except (VideoError, ValueError, OSError) as exc:
-            row.update(status="error", error=str(exc))
-        rows.append(row)
+    rows = [_index_row(i, clip) for i, clip in enumerate(dataset.clips)]
+    bar = tqdm(total=len(dataset), desc=f"featurize {out.name}", disable=not progress)
+    for start in range(0, len(dataset), batch_size):
+        chunk = dataset.clips[start : start + batch_size]
+        inputs = clip_inputs_batch(model, [c.video for c in chunk], target, config.mask, vae_fp, cache)
+        good = [(start + j, c, x) for j, (c, x) in enumerate(zip(chunk, inputs)) if isinstance(x, ClipInputs)]
+        for j, x in enumerate(inputs):
+            if not isinstance(x, ClipInputs):
+                rows[start + j].update(status="error", error=str(x))
+        if good:
+            texts = model.encode_text([c.prompt for _, c, _ in good])
+            batch = [(x.latent[None].to(model.device), texts[k : k + 1], x.mask[None].to(model.device)) for k, (_, _, x) in enumerate(good)]
+            vecs, norms = featurizer.features(batch)
+            for k, (i, _, x) in enumerate(good):
+                vectors[i] = vecs[k].cpu().numpy()
+                rows[i].update(mean_flow=x.mean_flow, mask_mean=float(x.mask.mean()), grad_norm=norms[k], status="ok")
+        bar.update(len(chunk))
+    bar.close()
     _write_store(out, meta, vectors, pd.DataFrame(rows))
     return Store.open(out)
 

@@ -97,7 +97,7 @@ def encode_dataset(
 class TrainConfig:
     """Optimiser settings of a flow-matching run (pretraining or fine-tuning)."""
 
-    steps: int = 3000
+    steps: int = 2500
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 0.01

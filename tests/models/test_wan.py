@@ -25,7 +25,7 @@ def test_tiny_model_save_load_round_trip(tiny_model, tmp_path):
 
 
 def test_shapes_and_text(tiny_model):
-    assert tiny_model.latent_shape(17, 64, 64) == (16, 5, 8, 8)
+    assert tiny_model.latent_shape(17, 64, 64) == (16, 5, 16, 16)
     with pytest.raises(ValueError):
         tiny_model.latent_shape(16, 64, 64)
     text = tiny_model.encode_text(["a red ball", "a different, longer prompt"])

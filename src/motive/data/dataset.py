@@ -8,6 +8,7 @@ path escaping the folder) and reports them together instead of stopping at the f
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,15 +116,21 @@ def scan_dataset(root: str | Path, decode: bool = True, table_path: str | Path |
             problems.append(Problem(int(i), rel or "<empty>", bad))
             continue
         extra = {c: row[c] for c in extra_cols}
-        clips.append(Clip(int(i), (root / rel).resolve(), str(prompt).strip(), rel, extra))
+        clips.append(Clip(int(i), _inside(root, rel), str(prompt).strip(), rel, extra))
     return Dataset(root, table, clips), problems
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """``root/rel`` normalised lexically: ``..`` cannot climb out, but symlinks the user placed inside
+    the folder are followed (resolving them would wrongly call a linked video folder an escape)."""
+    return Path(os.path.normpath(root / rel))
 
 
 def _check_row(root: Path, rel: str, prompt: object, decode: bool) -> str | None:
     """Reason this row is unusable, or None."""
     if not rel:
         return "empty video path"
-    path = (root / rel).resolve()
+    path = _inside(root, rel)
     if not path.is_relative_to(root):
         return "path escapes the dataset folder"
     if prompt is None or (isinstance(prompt, float) and pd.isna(prompt)) or not str(prompt).strip():

@@ -183,7 +183,7 @@ def trajectory(spec: ClipSpec, height: int, width: int) -> Trajectory:
     rng = np.random.default_rng(spec.seed)
     n = spec.frames
     t = np.linspace(0.0, 1.0, n)
-    r = float(rng.uniform(0.09, 0.12) * height)
+    r = float(rng.uniform(0.14, 0.18) * height)
     floor = 0.82 * height
     ground = floor - r
     direction = rng.choice([-1.0, 1.0])

@@ -7,7 +7,7 @@ W = (M − min M) / (max M − min M + ζ), min/max over the whole clip; then bi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -25,11 +25,19 @@ class MaskConfig:
     flow: str = "dis"
     preset: str = "medium"
     zeta: float = ZETA
-    spatial_stride: int = 8
-    temporal_stride: int = 4
+    spatial_stride: int | None = None  # None: the model's VAE compression (8 for Wan2.1, 4 for the tiny model)
+    temporal_stride: int | None = None  # None: the model's (4 for both)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_model(self, spatial: int, temporal: int) -> MaskConfig:
+        """These settings with unset strides filled from a model's VAE; set ones must agree."""
+        s = self.spatial_stride or spatial
+        t = self.temporal_stride or temporal
+        if (s, t) != (spatial, temporal):
+            raise ValueError(f"mask strides ({s}, {t}) do not match the model's latent grid ({spatial}, {temporal})")
+        return replace(self, spatial_stride=s, temporal_stride=t)
 
 
 def normalise_clip(mags: np.ndarray, zeta: float = ZETA) -> np.ndarray:
@@ -60,7 +68,7 @@ def latent_mask(weights: np.ndarray, spatial_stride: int = 8, temporal_stride: i
 
 def motion_mask(frames: np.ndarray, config: MaskConfig | None = None) -> torch.Tensor:
     """The motion mask W̃ ``[f, h, w]`` of a standardised clip ``[F, H, W, 3]``."""
-    c = config or MaskConfig()
+    c = config or MaskConfig(spatial_stride=8, temporal_stride=4)
     if c.flow != "dis":
         raise ValueError(f"unknown flow back-end {c.flow!r}")
     weights = normalise_clip(flow_magnitudes(frames, c.preset), c.zeta)
