@@ -157,6 +157,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finish(p: argparse.ArgumentParser, func, device: bool = False) -> None:
+    """The options every long-running subcommand shares, and its handler."""
+    if device:
+        p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motive", description="Motion attribution for video generation (Motive).")
     parser.add_argument("--version", action="version", version=f"motive {__version__}")
@@ -175,8 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variable-length", action="store_true", help="vary clip length around --frames (4n+1 values)")
     p.add_argument("--pan-fraction", type=float, default=0.15, help="share of base/pool clips with an added camera pan")
     p.add_argument("--motions", default="", help="comma-separated subset of motions (default: all ten)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_world)
+    _finish(p, _cmd_world)
 
     p = sub.add_parser("pretrain", help="pretrain the tiny Wan demo model on a dataset (the world's base split)")
     p.add_argument("--data", required=True, help="dataset folder with metadata.csv")
@@ -193,8 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", default=None, help="held-out labelled dataset for the motion-word check")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--force", action="store_true", help="retrain even if --out holds a finished model")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_pretrain)
+    _finish(p, _cmd_pretrain)
 
     p = sub.add_parser("featurize", help="per-clip projected gradients of a dataset into a feature store")
     p.add_argument("--model", required=True, help="diffusers WanPipeline folder (or cached hub id)")
@@ -209,9 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proj-dim", type=int, default=512, help="Fastfood output dimension D'")
     p.add_argument("--proj-seed", type=int, default=0, help="Fastfood seed")
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_featurize)
+    _finish(p, _cmd_featurize, device=True)
 
     p = sub.add_parser("attribute", help="score a feature store against query clips and select the top clips")
     p.add_argument("--model", required=True, help="the model the store was built with")
@@ -222,9 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--percentile", type=float, default=90.0, help="per-query vote threshold percentile τ_q")
     p.add_argument("--fraction", type=float, default=0.1, help="share of the pool to select")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_attribute)
+    _finish(p, _cmd_attribute, device=True)
 
     p = sub.add_parser("finetune", help="fully fine-tune the transformer on a selection (or a whole dataset)")
     p.add_argument("--model", required=True, help="base model folder")
@@ -236,8 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="clips per step")
     p.add_argument("--steps", type=int, default=None, help="exact optimiser steps (overrides --repeat)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_finetune)
+    _finish(p, _cmd_finetune)
 
     p = sub.add_parser("evaluate", help="held-out motion-weighted loss and dynamic degree of one or more models")
     p.add_argument("--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid")
@@ -246,16 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree")
     p.add_argument("--steps", type=int, default=25, help="sampling steps")
     p.add_argument("--out", default=None, help="write the JSON results here too")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.set_defaults(func=_cmd_evaluate)
+    _finish(p, _cmd_evaluate, device=True)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the built-in motion world and tiny model")
     p.add_argument("--out", default="runs/demo", help="run folder (reused between runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of training")
     p.add_argument("--steps", type=int, default=None, help="override pretraining steps")
     p.add_argument("--quick", action="store_true", help="a seconds-long miniature (for tests and smoke checks)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_demo)
+    _finish(p, _cmd_demo)
     return parser
 
 
