@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 """
 
 
+@functools.lru_cache(maxsize=512)
 def _gif_data_uri(path: Path, max_frames: int = 17) -> str:
     video = read_video(path, max_frames=max_frames)
     with tempfile.TemporaryDirectory() as tmp:
