@@ -47,11 +47,14 @@ def test_world_is_deterministic(tmp_path):
     for split in ("base", "query"):
         ta = pd.read_csv(tmp_path / "a" / split / "metadata.csv")
         tb = pd.read_csv(tmp_path / "b" / split / "metadata.csv")
-        pd.testing.assert_frame_equal(ta, tb)
+        pd.testing.assert_frame_equal(ta, tb)  # identical labels and prompts
         for rel in ta["video"]:
-            fa = read_video(tmp_path / "a" / split / rel).frames
-            fb = read_video(tmp_path / "b" / split / rel).frames
-            np.testing.assert_array_equal(fa, fb)
+            fa = read_video(tmp_path / "a" / split / rel).frames.astype(float)
+            fb = read_video(tmp_path / "b" / split / rel).frames.astype(float)
+            # x264 is not always bit-reproducible (see motive.data.video); the content is
+            assert np.abs(fa - fb).mean() < 1.5  # two lossy encodings of one clip; another clip differs by tens
+    for spec in sample_specs(cfg, "pool"):  # the rendered frames are bit-identical
+        np.testing.assert_array_equal(render_clip(spec)[0], render_clip(spec)[0])
     other = sample_specs(WorldConfig(seed=12, clips=3), "base")
     assert [s.seed for s in other] != [s.seed for s in sample_specs(cfg, "base")]
 
