@@ -196,6 +196,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
         "spearman_mean": float(rhos[ok].mean()) if ok.any() else float("nan"),
         "spearman_min": float(rhos[ok].min()) if ok.any() else float("nan"),
         "clips": n_sub,
+        "dim": g0.proj_dim,
         "queries": int(ok.sum()),
         "queries_without_ranking": int((~ok).sum()),
     }

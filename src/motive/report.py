@@ -81,8 +81,11 @@ def write_report(
     )
     parts.append("<h2>Retrieval: same-motion and same-colour precision@10%</h2>")
     parts.append(_table(results["retrieval"], [("motion_precision", "same motion"), ("colour_precision", "same colour"), ("seeds", "seeds")]))
-    parts.append(f"<p>Projected (D'={motive_scores.shape[1] if motive_scores.ndim > 1 else ''}) vs exact cosine: mean Spearman "
-                 f"{results['projection_spearman']:.3f} over {results['projection']['queries']} queries.</p>")
+    proj = results["projection"]
+    parts.append(
+        f"<p>Projected (D'={proj['dim']}) vs exact cosine: mean Spearman {results['projection_spearman']:.3f} over "
+        f"{proj['queries']} queries × {proj['clips']} clips ({proj['queries_without_ranking']} static queries have no ranking).</p>"
+    )
     for motion, rows in results["finetune_by_motion"].items():
         parts.append(f"<h2>Fine-tuning toward <em>{html.escape(motion)}</em></h2>")
         parts.append(
