@@ -26,8 +26,8 @@ from motive.models.wan import VideoModel
 from motive.pretrain import PretrainConfig, VaeConfig, is_pretrained, pretrain
 from motive.scoring import (
     AttributionConfig,
-    _masks,
     cosine_scores,
+    dataset_masks,
     majority_vote,
     mask_similarity,
     random_scores,
@@ -144,7 +144,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     valid = stores[("motive", config.seeds[0])].ok
     t = _stage(log, "featurize", timings, t)
 
-    mask_scores = mask_similarity(_masks(model, pool), _masks(model, queries))
+    mask_scores = mask_similarity(dataset_masks(model, pool), dataset_masks(model, queries))
     magnitude = stores[("motive", config.seeds[0])].index["mean_flow"].fillna(-np.inf).to_numpy()[:, None]
     scores["mask_similarity"] = [mask_scores]
     scores["motion_magnitude"] = [magnitude]

@@ -26,7 +26,7 @@ from motive.models.tiny import TinyConfig, build_tiny_model
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, motion_mask
 from motive.plots import line_plot, smooth
-from motive.training import EncodedData, TrainConfig, encode_dataset, per_sample_loss, train_flow_matching
+from motive.training import EncodedData, TrainConfig, encode_frames, per_sample_loss, train_flow_matching
 
 DONE_FILE = "pretrain.json"  # written last: a model folder without it is incomplete
 
@@ -186,7 +186,7 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     timings["vae_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    data = normalise_latents(model, encode_dataset(model, dataset, target, progress=progress))
+    data = normalise_latents(model, encode_frames(model, frames, [c.prompt for c in dataset], progress=progress))
     timings["encode_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

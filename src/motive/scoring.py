@@ -18,6 +18,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from motive.data.dataset import Dataset, load_dataset
+from motive.gradients import GradientConfig
+from motive.models.wan import VideoModel
+from motive.store import (
+    StandardiseTarget,
+    Store,
+    StoreMismatch,
+    check_compatible,
+    dataset_inputs,
+    featurize,
+    model_fingerprint,
+)
+
 METHODS = ("motive", "random", "motion_magnitude", "mask_similarity")
 
 
@@ -108,10 +121,8 @@ def write_selection(
     return {"scores": out / "scores.parquet", "selection": out / "selection.csv", "bottom": out / "bottom.csv"}
 
 
-def _masks(model, dataset) -> np.ndarray:
+def dataset_masks(model: VideoModel, dataset: Dataset) -> np.ndarray:
     """Latent-grid motion masks of every clip [N, f·h·w] (through the shared input cache)."""
-    from motive.store import dataset_inputs
-
     return np.stack([x.mask.numpy().ravel() for x in dataset_inputs(model, list(dataset))])
 
 
@@ -121,16 +132,6 @@ def attribute(model, store_path: str | Path, queries: str | Path, out: str | Pat
     ``motive`` featurizes the queries with exactly the store's settings (read from its meta.json) and
     refuses a model other than the one the store was built with.
     """
-    from motive.data.dataset import load_dataset
-    from motive.gradients import GradientConfig
-    from motive.store import (
-        StandardiseTarget,
-        Store,
-        StoreMismatch,
-        check_compatible,
-        featurize,
-        model_fingerprint,
-    )
 
     config = config or AttributionConfig()
     if config.method not in METHODS:
@@ -160,7 +161,7 @@ def attribute(model, store_path: str | Path, queries: str | Path, out: str | Pat
         scores = store.index["mean_flow"].fillna(-np.inf).to_numpy()[:, None]
         query_names = ["mean_flow"]
     else:
-        scores = mask_similarity(_masks(model, train), _masks(model, query_set))
+        scores = mask_similarity(dataset_masks(model, train), dataset_masks(model, query_set))
     selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok)
     paths = write_selection(out, train.table, scores, query_names, selection, config, extra)
     return {"selection": selection, "scores": scores, "paths": paths, "train": train, "queries": query_set}

@@ -235,7 +235,7 @@ def featurize(
             vecs, norms = featurizer.features(batch)
             for k, (i, _, x) in enumerate(good):
                 vectors[i] = vecs[k].cpu().numpy()
-                rows[i].update(mean_flow=x.mean_flow, mask_mean=float(x.mask.mean()), grad_norm=norms[k], status="ok")
+                rows[i].update(frames=x.frames, mean_flow=x.mean_flow, mask_mean=float(x.mask.mean()), grad_norm=norms[k], status="ok")
         bar.update(len(chunk))
     bar.close()
     _write_store(out, meta, vectors, pd.DataFrame(rows))
@@ -247,7 +247,7 @@ def _index_row(i: int, clip: Clip) -> dict:
         "id": i,
         "video": clip.relpath,
         "prompt": clip.prompt,
-        "frames": int(clip.extra.get("frames", -1)) if str(clip.extra.get("frames", "")).lstrip("-").isdigit() else -1,
+        "frames": -1,  # frames after standardisation, filled in when the clip is read
         "mean_flow": np.nan,
         "mask_mean": np.nan,
         "grad_norm": np.nan,

@@ -16,9 +16,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from motive.data.dataset import Dataset
-from motive.data.standardise import StandardiseTarget, standardise
-from motive.data.video import read_video
 from motive.models.wan import VideoModel, frames_to_tensor
 
 
@@ -72,25 +69,18 @@ class EncodedData:
         return cls(tensors["latents"], tensors["prompt_ids"], prompts)
 
 
-def load_clip_tensor(path: Path, target: StandardiseTarget) -> torch.Tensor:
-    """Decode and standardise one clip → [3, F, H, W] in [-1, 1]."""
-    video, _ = standardise(read_video(path), target)
-    return frames_to_tensor(video.frames)
-
-
-def encode_dataset(
-    model: VideoModel, dataset: Dataset, target: StandardiseTarget, batch_size: int = 16, progress: bool = True
+def encode_frames(
+    model: VideoModel, frames: np.ndarray, prompts: list[str], batch_size: int = 16, progress: bool = True
 ) -> EncodedData:
-    """VAE-encode every clip of ``dataset`` (standardised to ``target``)."""
+    """VAE-encode standardised clips ``frames`` [N, F, H, W, 3] uint8 with their prompts."""
     latents = []
-    clips = list(dataset)
-    for start in tqdm(range(0, len(clips), batch_size), desc="encode", disable=not progress, leave=False):
-        batch = torch.stack([load_clip_tensor(c.video, target) for c in clips[start : start + batch_size]])
+    for start in tqdm(range(0, len(frames), batch_size), desc="encode", disable=not progress, leave=False):
+        batch = torch.stack([frames_to_tensor(f) for f in frames[start : start + batch_size]])
         latents.append(model.encode_video(batch).cpu())
-    prompts = sorted({c.prompt for c in clips})
-    index = {p: i for i, p in enumerate(prompts)}
-    ids = torch.tensor([index[c.prompt] for c in clips], dtype=torch.long)
-    return EncodedData(torch.cat(latents), ids, prompts)
+    unique = sorted(set(prompts))
+    index = {p: i for i, p in enumerate(unique)}
+    ids = torch.tensor([index[p] for p in prompts], dtype=torch.long)
+    return EncodedData(torch.cat(latents), ids, unique)
 
 
 @dataclass
