@@ -13,7 +13,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 def shared_data() -> Path:
     """../shared/data, or skip the calling test with the reason."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real clips not available ({SHARED_DATA.resolve()} is absent; CI has it beside the repo)")
+        pytest.skip(
+            f"real clips not available ({SHARED_DATA.resolve()} is absent; CI has it beside the repo)"
+        )
     return SHARED_DATA.resolve()
 
 

@@ -51,7 +51,14 @@ def test_demo_quick_end_to_end(tmp_path):
         assert 0 <= r["motion_precision"] <= 1 and 0 <= r["colour_precision"] <= 1
     assert results["retrieval"]["motive"]["seeds"] == 2
     assert -1 <= results["projection_spearman"] <= 1
-    assert set(results["finetune"]) == {"base", "oracle", "motive", "no_motion_mask", "random", "motion_magnitude"}
+    assert set(results["finetune"]) == {
+        "base",
+        "oracle",
+        "motive",
+        "no_motion_mask",
+        "random",
+        "motion_magnitude",
+    }
     assert results["finetune"]["oracle"]["target_fraction"] == 1.0
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "attribution" / "motive" / "selection.csv").is_file()

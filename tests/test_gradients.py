@@ -20,7 +20,9 @@ def test_gradient_equals_brute_force_autograd(tiny_model):
     eps = common_noise((16, 5, 8, 8), 5, 1)[0][None]
     x = 0.4 * h + 0.6 * eps
     params = [p for _, p in tiny_model.transformer.named_parameters()]
-    pred = tiny_model.transformer(hidden_states=x, timestep=torch.tensor([600.0]), encoder_hidden_states=text, return_dict=False)[0]
+    pred = tiny_model.transformer(
+        hidden_states=x, timestep=torch.tensor([600.0]), encoder_hidden_states=text, return_dict=False
+    )[0]
     loss = ((pred - (eps - h)) ** 2).mean(dim=1).mul(w).mean() / 17
     ref = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
     assert g.shape == ref.shape == (feat.dim,)
@@ -30,7 +32,9 @@ def test_gradient_equals_brute_force_autograd(tiny_model):
 def test_frame_normalisation_scales_by_one_over_f(tiny_model):
     h, text, w = _inputs(tiny_model)
     with_f = GradientFeaturizer(tiny_model, GradientConfig(), (16, 5, 8, 8), frames=17).gradient(h, text, w)
-    without = GradientFeaturizer(tiny_model, GradientConfig(frame_norm=False), (16, 5, 8, 8), frames=17).gradient(h, text, w)
+    without = GradientFeaturizer(
+        tiny_model, GradientConfig(frame_norm=False), (16, 5, 8, 8), frames=17
+    ).gradient(h, text, w)
     torch.testing.assert_close(without / 17, with_f, rtol=1e-5, atol=1e-10)
 
 
@@ -44,7 +48,9 @@ def test_no_motion_mask_ignores_the_mask(tiny_model):
 
 def test_feature_is_unit_and_self_score_is_one(tiny_model):
     h, text, w = _inputs(tiny_model)
-    feat = GradientFeaturizer(tiny_model, GradientConfig(noise_draws=2, proj_dim=64), (16, 5, 8, 8), frames=17)
+    feat = GradientFeaturizer(
+        tiny_model, GradientConfig(noise_draws=2, proj_dim=64), (16, 5, 8, 8), frames=17
+    )
     v, norm = feat.feature(h, text, w)
     assert v.shape == (64,) and norm > 0
     torch.testing.assert_close(v.norm(), torch.tensor(1.0))
@@ -67,7 +73,9 @@ def test_common_noise_is_reproducible():
 
 
 def test_batched_features_equal_one_by_one(tiny_model):
-    feat = GradientFeaturizer(tiny_model, GradientConfig(noise_draws=2, proj_dim=64), (16, 5, 8, 8), frames=17)
+    feat = GradientFeaturizer(
+        tiny_model, GradientConfig(noise_draws=2, proj_dim=64), (16, 5, 8, 8), frames=17
+    )
     a, b = _inputs(tiny_model, 1), _inputs(tiny_model, 2)
     stacked, norms = feat.features([a, b])
     single = torch.stack([feat.feature(*a)[0], feat.feature(*b)[0]])

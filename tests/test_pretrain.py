@@ -12,7 +12,11 @@ def test_vae_fit_lowers_reconstruction_error(mini_world):
     from motive.models.tiny import build_tiny_model
 
     model = build_tiny_model(seed=2)
-    frames = decode_all(load_dataset(mini_world / "base"), StandardiseTarget(fps=8, frames=17, height=64, width=64), progress=False)
+    frames = decode_all(
+        load_dataset(mini_world / "base"),
+        StandardiseTarget(fps=8, frames=17, height=64, width=64),
+        progress=False,
+    )
     losses = train_vae(model, frames, VaeConfig(steps=12, batch_size=4), progress=False)
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
 

@@ -21,19 +21,34 @@ def _cache(tmp_path_factory, monkeypatch):
 
 
 def test_store_layout_and_self_consistency(tiny_model, mini_world, tmp_path):
-    store = featurize(tiny_model, mini_world / "pool", tmp_path / "s", GradientConfig(proj_dim=64), progress=False)
+    store = featurize(
+        tiny_model, mini_world / "pool", tmp_path / "s", GradientConfig(proj_dim=64), progress=False
+    )
     for name in ("meta.json", "vectors.npy", "index.parquet"):
         assert (tmp_path / "s" / name).is_file()
     assert store.vectors.shape == (10, 64)
     np.testing.assert_allclose(np.linalg.norm(store.vectors, axis=1), 1.0, rtol=1e-5)
-    assert set(store.index.columns) >= {"id", "video", "prompt", "frames", "mean_flow", "grad_norm", "status", "error"}
+    assert set(store.index.columns) >= {
+        "id",
+        "video",
+        "prompt",
+        "frames",
+        "mean_flow",
+        "grad_norm",
+        "status",
+        "error",
+    }
     assert (store.index["status"] == "ok").all()
     meta = json.loads((tmp_path / "s" / "meta.json").read_text())
     assert meta["gradient"]["sigma"] == 0.751 and meta["projection"]["d_out"] == 64
     assert meta["latent_shape"] == [16, 5, 16, 16] and meta["standardise"]["frames"] == 17
     assert GradientConfig.from_meta(meta) == GradientConfig(proj_dim=64).for_model(tiny_model)
-    again = featurize(tiny_model, mini_world / "pool", tmp_path / "s2", GradientConfig(proj_dim=64), progress=False)
-    np.testing.assert_allclose(again.vectors, store.vectors, atol=1e-6)  # cached inputs give the same features
+    again = featurize(
+        tiny_model, mini_world / "pool", tmp_path / "s2", GradientConfig(proj_dim=64), progress=False
+    )
+    np.testing.assert_allclose(
+        again.vectors, store.vectors, atol=1e-6
+    )  # cached inputs give the same features
 
 
 def test_bad_clip_is_recorded_not_fatal(tiny_model, mini_world, tmp_path):
@@ -52,8 +67,16 @@ def test_bad_clip_is_recorded_not_fatal(tiny_model, mini_world, tmp_path):
 
 
 def test_mismatched_settings_are_refused(tiny_model, mini_world, tmp_path):
-    a = featurize(tiny_model, mini_world / "query", tmp_path / "a", GradientConfig(proj_dim=32), progress=False)
-    b = featurize(tiny_model, mini_world / "query", tmp_path / "b", GradientConfig(proj_dim=32, sigma=0.3, use_mask=False), progress=False)
+    a = featurize(
+        tiny_model, mini_world / "query", tmp_path / "a", GradientConfig(proj_dim=32), progress=False
+    )
+    b = featurize(
+        tiny_model,
+        mini_world / "query",
+        tmp_path / "b",
+        GradientConfig(proj_dim=32, sigma=0.3, use_mask=False),
+        progress=False,
+    )
     with pytest.raises(StoreMismatch, match="gradient"):
         check_compatible(a.meta, b.meta)
     check_compatible(a.meta, Store.open(tmp_path / "a").meta)
@@ -61,8 +84,42 @@ def test_mismatched_settings_are_refused(tiny_model, mini_world, tmp_path):
 
 def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     store, res, tuned = tmp_path / "store", tmp_path / "res", tmp_path / "tuned"
-    assert main(["featurize", "--model", str(model_dir), "--data", str(mini_world / "pool"), "--out", str(store), "--proj-dim", "64", "--quiet"]) == 0
-    assert main(["attribute", "--model", str(model_dir), "--store", str(store), "--queries", str(mini_world / "query"), "--out", str(res), "--fraction", "0.3", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "featurize",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(mini_world / "pool"),
+                "--out",
+                str(store),
+                "--proj-dim",
+                "64",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "attribute",
+                "--model",
+                str(model_dir),
+                "--store",
+                str(store),
+                "--queries",
+                str(mini_world / "query"),
+                "--out",
+                str(res),
+                "--fraction",
+                "0.3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     scores = pd.read_parquet(res / "scores.parquet")
     assert scores.shape == (10, 11)  # video column + one per query
     selection = pd.read_csv(res / "selection.csv")
@@ -71,15 +128,69 @@ def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     assert (res / "bottom.csv").is_file()
     # selection.csv is itself a valid dataset table for the pool folder
     assert len(load_dataset(mini_world / "pool", table_path=res / "selection.csv")) == 3
-    assert main(["finetune", "--model", str(model_dir), "--data", str(mini_world / "pool"), "--selection", str(res / "selection.csv"), "--out", str(tuned), "--steps", "2", "--quiet"]) == 0
-    assert (tuned / "model_index.json").is_file() and json.loads((tuned / "finetune.json").read_text())["clips"] == 3
+    assert (
+        main(
+            [
+                "finetune",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(mini_world / "pool"),
+                "--selection",
+                str(res / "selection.csv"),
+                "--out",
+                str(tuned),
+                "--steps",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (tuned / "model_index.json").is_file() and json.loads((tuned / "finetune.json").read_text())[
+        "clips"
+    ] == 3
     capsys.readouterr()
-    assert main(["evaluate", "--model", str(model_dir), str(tuned), "--data", str(mini_world / "eval"), "--prompts", "2", "--steps", "2"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model_dir),
+                str(tuned),
+                "--data",
+                str(mini_world / "eval"),
+                "--prompts",
+                "2",
+                "--steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     results = json.loads(capsys.readouterr().out)
     assert set(results) == {str(model_dir), str(tuned)}
     assert all(r["target_motion_loss"] > 0 and 0 <= r["dynamic_degree"] <= 1 for r in results.values())
     for method in ("random", "motion_magnitude", "mask_similarity"):
-        assert main(["attribute", "--model", str(model_dir), "--store", str(store), "--queries", str(mini_world / "query"), "--out", str(tmp_path / method), "--method", method, "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "attribute",
+                    "--model",
+                    str(model_dir),
+                    "--store",
+                    str(store),
+                    "--queries",
+                    str(mini_world / "query"),
+                    "--out",
+                    str(tmp_path / method),
+                    "--method",
+                    method,
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         assert len(pd.read_csv(tmp_path / method / "selection.csv")) == 1
 
 
@@ -88,6 +199,35 @@ def test_query_with_another_model_is_refused(model_dir, mini_world, tmp_path, ca
 
     other = build_tiny_model(seed=9).save_pretrained(tmp_path / "other")
     store = tmp_path / "store"
-    assert main(["featurize", "--model", str(model_dir), "--data", str(mini_world / "query"), "--out", str(store), "--proj-dim", "32", "--quiet"]) == 0
-    code = main(["attribute", "--model", str(other), "--store", str(store), "--queries", str(mini_world / "query"), "--out", str(tmp_path / "r"), "--quiet"])
+    assert (
+        main(
+            [
+                "featurize",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(mini_world / "query"),
+                "--out",
+                str(store),
+                "--proj-dim",
+                "32",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    code = main(
+        [
+            "attribute",
+            "--model",
+            str(other),
+            "--store",
+            str(store),
+            "--queries",
+            str(mini_world / "query"),
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )
     assert code == 2 and "was built with model" in capsys.readouterr().err

@@ -39,7 +39,9 @@ def test_training_steps_decrease_loss_on_fixed_batch():
             return per_sample_loss(model, data.latents, text, sigma, eps).mean().item()
 
     before = fixed_loss()
-    losses = train_flow_matching(model, data, TrainConfig(steps=30, batch_size=4, warmup=1, prompt_dropout=0.0), progress=False)
+    losses = train_flow_matching(
+        model, data, TrainConfig(steps=30, batch_size=4, warmup=1, prompt_dropout=0.0), progress=False
+    )
     after = fixed_loss()
     assert len(losses) == 30
     assert after < before * 0.9, (before, after)

@@ -91,9 +91,18 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
         proj_dim=args.proj_dim,
         proj_seed=args.proj_seed,
     )
-    store = featurize(_load_model(args.model, args.device), args.data, args.out, config, use_cache=not args.no_cache, progress=not args.quiet)
+    store = featurize(
+        _load_model(args.model, args.device),
+        args.data,
+        args.out,
+        config,
+        use_cache=not args.no_cache,
+        progress=not args.quiet,
+    )
     ok = int(store.ok.sum())
-    print(f"{args.out}: {ok}/{len(store.index)} clips featurized into {store.vectors.shape[1]}-dim unit vectors")
+    print(
+        f"{args.out}: {ok}/{len(store.index)} clips featurized into {store.vectors.shape[1]}-dim unit vectors"
+    )
     for _, row in store.index[~store.ok].iterrows():
         print(f"  failed: {row['video']}: {row['error']}")
     return 0
@@ -102,8 +111,17 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
 def _cmd_attribute(args: argparse.Namespace) -> int:
     from motive.scoring import AttributionConfig, attribute
 
-    config = AttributionConfig(method=args.method, percentile=args.percentile, fraction=args.fraction, seed=args.seed)
-    result = attribute(_load_model(args.model, args.device), args.store, args.queries, args.out, config, progress=not args.quiet)
+    config = AttributionConfig(
+        method=args.method, percentile=args.percentile, fraction=args.fraction, seed=args.seed
+    )
+    result = attribute(
+        _load_model(args.model, args.device),
+        args.store,
+        args.queries,
+        args.out,
+        config,
+        progress=not args.quiet,
+    )
     sel = result["selection"]
     print(f"selected {len(sel.top)} of {len(result['train'])} clips -> {result['paths']['selection']}")
     print(f"scores -> {result['paths']['scores']}; negative influence -> {result['paths']['bottom']}")
@@ -166,26 +184,38 @@ def _finish(p: argparse.ArgumentParser, func, device: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="motive", description="Motion attribution for video generation (Motive).")
+    parser = argparse.ArgumentParser(
+        prog="motive", description="Motion attribution for video generation (Motive)."
+    )
     parser.add_argument("--version", action="version", version=f"motive {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("world", help="generate the synthetic motion world (base/pool/query/eval datasets)")
-    p.add_argument("--out", required=True, help="output folder; one dataset folder per split is written inside")
+    p.add_argument(
+        "--out", required=True, help="output folder; one dataset folder per split is written inside"
+    )
     p.add_argument("--seed", type=int, default=0, help="world seed (same seed, same clips)")
     p.add_argument("--clips", type=int, default=200, help="clips per split (default 200)")
     for split in ("base", "pool", "query", "eval"):
-        p.add_argument(f"--{split}-clips", type=int, default=None, help=f"clips in the {split} split (overrides --clips)")
+        p.add_argument(
+            f"--{split}-clips", type=int, default=None, help=f"clips in the {split} split (overrides --clips)"
+        )
     p.add_argument("--height", type=int, default=64, help="frame height, multiple of 16")
     p.add_argument("--width", type=int, default=64, help="frame width, multiple of 16")
     p.add_argument("--frames", type=int, default=17, help="frames per clip, 4n+1")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written clips")
-    p.add_argument("--variable-length", action="store_true", help="vary clip length around --frames (4n+1 values)")
-    p.add_argument("--pan-fraction", type=float, default=0.15, help="share of base/pool clips with an added camera pan")
+    p.add_argument(
+        "--variable-length", action="store_true", help="vary clip length around --frames (4n+1 values)"
+    )
+    p.add_argument(
+        "--pan-fraction", type=float, default=0.15, help="share of base/pool clips with an added camera pan"
+    )
     p.add_argument("--motions", default="", help="comma-separated subset of motions (default: all ten)")
     _finish(p, _cmd_world)
 
-    p = sub.add_parser("pretrain", help="pretrain the tiny Wan demo model on a dataset (the world's base split)")
+    p = sub.add_parser(
+        "pretrain", help="pretrain the tiny Wan demo model on a dataset (the world's base split)"
+    )
     p.add_argument("--data", required=True, help="dataset folder with metadata.csv")
     p.add_argument("--out", required=True, help="model folder to write (a diffusers WanPipeline)")
     p.add_argument("--steps", type=int, default=2500, help="transformer training steps (default 2500)")
@@ -208,10 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="feature store folder to write")
     p.add_argument("--sigma", type=float, default=0.751, help="fixed noise level σ (paper: t = 751)")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the shared noise tensor(s) ε")
-    p.add_argument("--noise-draws", type=int, default=1, help="K shared (σ, ε) pairs to average over (paper: 1)")
+    p.add_argument(
+        "--noise-draws", type=int, default=1, help="K shared (σ, ε) pairs to average over (paper: 1)"
+    )
     p.add_argument("--no-motion-mask", action="store_true", help="W ≡ 1: the paper's 'w/o MM' ablation")
     p.add_argument("--no-frame-norm", action="store_true", help="drop the 1/F frame-length factor")
-    p.add_argument("--params", default="", help="comma-separated globs of transformer parameters (default: all)")
+    p.add_argument(
+        "--params", default="", help="comma-separated globs of transformer parameters (default: all)"
+    )
     p.add_argument("--proj-dim", type=int, default=512, help="Fastfood output dimension D'")
     p.add_argument("--proj-seed", type=int, default=0, help="Fastfood seed")
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")
@@ -222,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True, help="feature store of the training clips")
     p.add_argument("--queries", required=True, help="dataset folder of query clips")
     p.add_argument("--out", required=True, help="output folder (scores.parquet, selection.csv, bottom.csv)")
-    p.add_argument("--method", default="motive", choices=["motive", "random", "motion_magnitude", "mask_similarity"], help="scoring method")
+    p.add_argument(
+        "--method",
+        default="motive",
+        choices=["motive", "random", "motion_magnitude", "mask_similarity"],
+        help="scoring method",
+    )
     p.add_argument("--percentile", type=float, default=90.0, help="per-query vote threshold percentile τ_q")
     p.add_argument("--fraction", type=float, default=0.1, help="share of the pool to select")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
@@ -231,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="fully fine-tune the transformer on a selection (or a whole dataset)")
     p.add_argument("--model", required=True, help="base model folder")
     p.add_argument("--data", required=True, help="dataset folder the selection's videos live in")
-    p.add_argument("--selection", default=None, help="selection.csv from `motive attribute` (default: all clips)")
+    p.add_argument(
+        "--selection", default=None, help="selection.csv from `motive attribute` (default: all clips)"
+    )
     p.add_argument("--out", required=True, help="output model folder")
     p.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (paper: 1e-5)")
     p.add_argument("--repeat", type=int, default=50, help="times the subset is repeated (paper: 50)")
@@ -240,11 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="training seed")
     _finish(p, _cmd_finetune)
 
-    p = sub.add_parser("evaluate", help="held-out motion-weighted loss and dynamic degree of one or more models")
-    p.add_argument("--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid")
+    p = sub.add_parser(
+        "evaluate", help="held-out motion-weighted loss and dynamic degree of one or more models"
+    )
+    p.add_argument(
+        "--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid"
+    )
     p.add_argument("--data", required=True, help="held-out dataset (e.g. the world's eval split)")
     p.add_argument("--motions", default="", help="comma-separated motions to keep (needs a 'motion' column)")
-    p.add_argument("--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree")
+    p.add_argument(
+        "--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree"
+    )
     p.add_argument("--steps", type=int, default=25, help="sampling steps")
     p.add_argument("--out", default=None, help="write the JSON results here too")
     _finish(p, _cmd_evaluate, device=True)
@@ -253,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="run folder (reused between runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of training")
     p.add_argument("--steps", type=int, default=None, help="override pretraining steps")
-    p.add_argument("--quick", action="store_true", help="a seconds-long miniature (for tests and smoke checks)")
+    p.add_argument(
+        "--quick", action="store_true", help="a seconds-long miniature (for tests and smoke checks)"
+    )
     _finish(p, _cmd_demo)
     return parser
 

@@ -44,11 +44,15 @@ class DemoConfig:
     out: str = "runs/demo"
     seed: int = 0
     world: WorldConfig = field(
-        default_factory=lambda: WorldConfig(seed=0, base_clips=800, pool_clips=1000, query_clips=40, eval_clips=100)
+        default_factory=lambda: WorldConfig(
+            seed=0, base_clips=800, pool_clips=1000, query_clips=40, eval_clips=100
+        )
     )
     pretrain_steps: int = 2500
     vae_steps: int = 300
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # attribution (noise + projection) and fine-tune seeds
+    seeds: list[int] = field(
+        default_factory=lambda: [0, 1, 2]
+    )  # attribution (noise + projection) and fine-tune seeds
     sigma: float = 0.751
     noise_draws: int = 1
     fraction: float = 0.1
@@ -134,7 +138,13 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     stores: dict[tuple[str, int], Store] = {}
     for seed in config.seeds:
         for method, use_mask in (("motive", True), ("no_motion_mask", False)):
-            g = GradientConfig(sigma=config.sigma, noise_seed=seed, proj_seed=seed, noise_draws=config.noise_draws, use_mask=use_mask)
+            g = GradientConfig(
+                sigma=config.sigma,
+                noise_seed=seed,
+                proj_seed=seed,
+                noise_draws=config.noise_draws,
+                use_mask=use_mask,
+            )
             g = g.for_model(model)
             name = f"{method}_seed{seed}"
             store = _store(model, pool.root, out / "stores" / name, g, progress)
@@ -166,7 +176,9 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     # -- retrieval on ground truth -----------------------------------------------------------------
     retrieval = {}
     for method, runs in scores.items():
-        motion_p = np.stack([topk_precision(s, pool_motion, q_motion, config.fraction, valid) for s in runs])  # [S, Q]
+        motion_p = np.stack(
+            [topk_precision(s, pool_motion, q_motion, config.fraction, valid) for s in runs]
+        )  # [S, Q]
         colour_p = np.stack([topk_precision(s, pool_colour, q_colour, config.fraction, valid) for s in runs])
         retrieval[method] = {
             "motion_precision": float(motion_p.mean()),
@@ -219,8 +231,12 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
         oracle_pool = np.flatnonzero((pool_motion == motion) & valid)
         for i, seed in enumerate(config.seeds):
             selections = {
-                "motive": majority_vote(scores["motive"][i][:, cols], config.percentile, config.fraction, valid).top,
-                "no_motion_mask": majority_vote(scores["no_motion_mask"][i][:, cols], config.percentile, config.fraction, valid).top,
+                "motive": majority_vote(
+                    scores["motive"][i][:, cols], config.percentile, config.fraction, valid
+                ).top,
+                "no_motion_mask": majority_vote(
+                    scores["no_motion_mask"][i][:, cols], config.percentile, config.fraction, valid
+                ).top,
                 "random": majority_vote(scores["random"][i], config.percentile, config.fraction, valid).top,
                 "motion_magnitude": majority_vote(magnitude, config.percentile, config.fraction, valid).top,
                 "oracle": np.random.default_rng(seed).permutation(oracle_pool)[:k],
@@ -229,12 +245,19 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
                 selected = copy.copy(pool)
                 selected.clips = [pool.clips[j] for j in chosen]
                 tuned = copy.deepcopy(model)
-                ft = FinetuneConfig(lr=config.finetune_lr, steps=config.finetune_steps, batch_size=config.finetune_batch, seed=seed)
+                ft = FinetuneConfig(
+                    lr=config.finetune_lr,
+                    steps=config.finetune_steps,
+                    batch_size=config.finetune_batch,
+                    seed=seed,
+                )
                 train_on(tuned, selected, ft, progress=False)
                 result = evaluate(tuned, held_out, prompts, config.eval)
                 result["target_fraction"] = float(np.mean(pool_motion[chosen] == motion))
                 rows.setdefault(method, []).append(result)
-                log(f"[demo] fine-tune {motion}/{method}/seed{seed}: target-motion loss {result['target_motion_loss']:.5f}, target fraction {result['target_fraction']:.2f}")
+                log(
+                    f"[demo] fine-tune {motion}/{method}/seed{seed}: target-motion loss {result['target_motion_loss']:.5f}, target fraction {result['target_fraction']:.2f}"
+                )
         finetune_results[motion] = {m: _summarise(r) for m, r in rows.items()}
     t = _stage(log, "finetune_and_evaluate", timings, t)
 

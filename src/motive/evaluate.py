@@ -34,7 +34,9 @@ class EvalConfig:
     guidance: float = 1.0
 
 
-def target_motion_loss(model: VideoModel, clips: list[Clip], config: EvalConfig, weighted: bool = True) -> float:
+def target_motion_loss(
+    model: VideoModel, clips: list[Clip], config: EvalConfig, weighted: bool = True
+) -> float:
     """Mean (motion-weighted) flow-matching loss of ``clips`` over the fixed (σ, ε) grid."""
     if not clips:
         raise ValueError("no held-out clips to evaluate on")
@@ -79,12 +81,19 @@ def dynamic_degree(model: VideoModel, prompts: list[str], config: EvalConfig, ba
     """Fraction of videos generated from ``prompts`` that VBench's rule calls dynamic."""
     flags: list[bool] = []
     for start in range(0, len(prompts), batch):
-        videos = model.generate(prompts[start : start + batch], steps=config.generate_steps, guidance=config.guidance, seed=config.generate_seed + start)
+        videos = model.generate(
+            prompts[start : start + batch],
+            steps=config.generate_steps,
+            guidance=config.guidance,
+            seed=config.generate_seed + start,
+        )
         flags += dynamic_degree_flags(videos, model.settings.fps)
     return float(np.mean(flags))
 
 
-def evaluate(model: VideoModel, clips: list[Clip], prompts: list[str], config: EvalConfig | None = None) -> dict:
+def evaluate(
+    model: VideoModel, clips: list[Clip], prompts: list[str], config: EvalConfig | None = None
+) -> dict:
     """Both metrics for one model."""
     config = config or EvalConfig()
     return {

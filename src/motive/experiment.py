@@ -17,7 +17,13 @@ from motive.projection import l2_normalise
 from motive.store import dataset_inputs, default_target
 
 
-def topk_precision(scores: np.ndarray, train_labels: np.ndarray, query_labels: np.ndarray, fraction: float = 0.1, valid: np.ndarray | None = None) -> np.ndarray:
+def topk_precision(
+    scores: np.ndarray,
+    train_labels: np.ndarray,
+    query_labels: np.ndarray,
+    fraction: float = 0.1,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
     """Per query q: share of the top ``fraction`` of clips by ``scores[:, q]`` whose label equals q's. → [Q].
     A single-column ``scores`` (a query-independent baseline) ranks the same clips for every query."""
     n = scores.shape[0]
@@ -36,14 +42,19 @@ def per_label_mean(values: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {str(m): float(values[labels == m].mean()) for m in sorted(set(labels))}
 
 
-def exact_unit_gradients(model: VideoModel, dataset: Dataset, config: GradientConfig, indices: list[int], progress: bool = True) -> torch.Tensor:
+def exact_unit_gradients(
+    model: VideoModel, dataset: Dataset, config: GradientConfig, indices: list[int], progress: bool = True
+) -> torch.Tensor:
     """Unprojected unit gradients [len(indices), D] of chosen clips (the ground truth for the projection)."""
     target = default_target(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
     featurizer = GradientFeaturizer(model, config, shape, target.frames)
     clips = [dataset.clips[i] for i in indices]
     out = []
-    for clip, inputs in zip(tqdm(clips, desc="exact gradients", disable=not progress, leave=False), dataset_inputs(model, clips, config.mask)):
+    for clip, inputs in zip(
+        tqdm(clips, desc="exact gradients", disable=not progress, leave=False),
+        dataset_inputs(model, clips, config.mask),
+    ):
         text = model.encode_text([clip.prompt])
         acc = None
         for k in range(config.noise_draws):

@@ -46,7 +46,9 @@ def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedDa
     return EncodedData(torch.stack(latents), ids, prompts)
 
 
-def train_on(model: VideoModel, dataset, config: FinetuneConfig, progress: bool = True) -> tuple[list[float], int]:
+def train_on(
+    model: VideoModel, dataset, config: FinetuneConfig, progress: bool = True
+) -> tuple[list[float], int]:
     """Fine-tune ``model`` in place on ``dataset``'s clips; returns (losses, steps)."""
     if len(dataset) == 0:
         raise ValueError(f"{config.selection or config.data}: no clips to fine-tune on")

@@ -72,33 +72,43 @@ class GradientFeaturizer:
 
     stack_bytes = 2**28  # project stacked gradients when they take at most 256 MiB
 
-    def __init__(self, model: VideoModel, config: GradientConfig, latent_shape: tuple[int, int, int, int], frames: int):
+    def __init__(
+        self, model: VideoModel, config: GradientConfig, latent_shape: tuple[int, int, int, int], frames: int
+    ):
         self.model = model
         self.config = config
         self.frames = frames
         self.latent_shape = tuple(latent_shape)
         self.params = model.named_parameters(config.params)
         self.dim = sum(p.numel() for _, p in self.params)
-        self.noise = [e.to(model.device) for e in common_noise(self.latent_shape, config.noise_seed, config.noise_draws)]
+        self.noise = [
+            e.to(model.device) for e in common_noise(self.latent_shape, config.noise_seed, config.noise_draws)
+        ]
         self.projection = Fastfood(self.dim, config.proj_dim, config.proj_seed, config.max_block)
         chosen = {id(p) for _, p in self.params}
         for p in model.transformer.parameters():
             p.requires_grad_(id(p) in chosen)
 
-    def loss(self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0) -> torch.Tensor:
+    def loss(
+        self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0
+    ) -> torch.Tensor:
         """L_mot of one clip: h [1, C, f, h, w], text [1, L, D], weight [1, f, h, w] or None → scalar."""
         sigma = torch.full((1,), self.config.sigma, device=h.device)
         w = weight if self.config.use_mask else None
         loss = per_sample_loss(self.model, h, text, sigma, self.noise[draw][None], w)[0]
         return loss / self.frames if self.config.frame_norm else loss
 
-    def gradient(self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0) -> torch.Tensor:
+    def gradient(
+        self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0
+    ) -> torch.Tensor:
         """The flat gradient g [D] over the chosen parameters, in parameter order (fp32)."""
         tensors = [p for _, p in self.params]
         grads = torch.autograd.grad(self.loss(h, text, weight, draw), tensors)
         return torch.cat([g.reshape(-1).float() for g in grads])
 
-    def feature(self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None) -> tuple[torch.Tensor, float]:
+    def feature(
+        self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None
+    ) -> tuple[torch.Tensor, float]:
         """Unit projected feature [D'] (averaged over noise draws) and the first draw's gradient norm."""
         vecs, norms = self.features([(h, text, weight)])
         return vecs[0], norms[0]

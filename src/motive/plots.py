@@ -21,7 +21,9 @@ def smooth(values: list[float], window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def line_plot(path: str | Path, series: dict[str, list[float]], title: str, xlabel: str = "step", log_y: bool = False) -> Path:
+def line_plot(
+    path: str | Path, series: dict[str, list[float]], title: str, xlabel: str = "step", log_y: bool = False
+) -> Path:
     """Write a PNG line plot of one or more series (x = index)."""
     width, height, margin = 720, 420, 60
     img = np.full((height, width, 3), 255, np.uint8)
@@ -44,11 +46,29 @@ def line_plot(path: str | Path, series: dict[str, list[float]], title: str, xlab
         pts = np.stack([px, py], axis=1).astype(np.int32).reshape(-1, 1, 2)
         colour = _COLOURS[k % len(_COLOURS)]
         cv2.polylines(img, [pts], False, colour, 1, cv2.LINE_AA)
-        cv2.putText(img, name, (margin + 10, margin // 2 + 20 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            name,
+            (margin + 10, margin // 2 + 20 + 18 * k),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     fmt = (lambda x: f"1e{x:.1f}") if log_y else (lambda x: f"{x:.3g}")
     cv2.putText(img, fmt(hi), (4, margin // 2 + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, fmt(lo), (4, height - margin), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, f"{xlabel} (0..{n})", (width // 2 - 40, height - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        f"{xlabel} (0..{n})",
+        (width // 2 - 40, height - 20),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.5,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     cv2.putText(img, title, (margin, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     path = Path(path)
     cv2.imwrite(str(path), img)

@@ -64,11 +64,16 @@ def is_pretrained(path: str | Path) -> bool:
 
 def decode_all(dataset: Dataset, target: StandardiseTarget, progress: bool = True) -> np.ndarray:
     """Every clip of ``dataset`` standardised: uint8 [N, F, H, W, 3]."""
-    clips = [standardise(read_video(c.video), target)[0].frames for c in tqdm(dataset, desc="decode", disable=not progress, leave=False)]
+    clips = [
+        standardise(read_video(c.video), target)[0].frames
+        for c in tqdm(dataset, desc="decode", disable=not progress, leave=False)
+    ]
     return np.stack(clips)
 
 
-def train_vae(model: VideoModel, frames: np.ndarray, config: VaeConfig, seed: int = 0, progress: bool = True) -> list[float]:
+def train_vae(
+    model: VideoModel, frames: np.ndarray, config: VaeConfig, seed: int = 0, progress: bool = True
+) -> list[float]:
     """Fit the VAE as an autoencoder on random ``window``-frame crops of ``frames`` [N, F, H, W, 3]."""
     vae = model.vae
     vae.train()
@@ -80,7 +85,9 @@ def train_vae(model: VideoModel, frames: np.ndarray, config: VaeConfig, seed: in
     for _ in tqdm(range(config.steps), desc="vae", disable=not progress):
         idx = gen.integers(0, n, config.batch_size)
         starts = gen.integers(0, f - window + 1, config.batch_size)
-        x = torch.stack([frames_to_tensor(frames[i, s : s + window]) for i, s in zip(idx, starts)]).to(model.device)
+        x = torch.stack([frames_to_tensor(frames[i, s : s + window]) for i, s in zip(idx, starts)]).to(
+            model.device
+        )
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mode()).sample  # deterministic: Motive only ever uses the posterior mean
         loss = (rec - x).pow(2).mean() + config.kl_weight * post.kl().mean()
@@ -125,7 +132,10 @@ def motion_word_sensitivity(
         for i, c in enumerate(clips):
             labels = {k: c.extra[k] for k in needed}
             candidates = [labels["motion"]] + [m for m in MOTIONS if m != labels["motion"]]
-            prompts = [make_prompt(labels["colour"], labels["shape"], m, labels["background"], labels["camera"]) for m in candidates]
+            prompts = [
+                make_prompt(labels["colour"], labels["shape"], m, labels["background"], labels["camera"])
+                for m in candidates
+            ]
             text = model.encode_text(prompts)
             k = len(prompts)
             plain = torch.zeros(k)
@@ -134,12 +144,26 @@ def motion_word_sensitivity(
                 hb, eb = h[i : i + 1].expand(k, *h.shape[1:]), eps[None].expand(k, *eps.shape)
                 sig = torch.full((k,), sigma)
                 plain += per_sample_loss(model, hb, text, sig, eb) / len(sigmas)
-                weighted += per_sample_loss(model, hb, text, sig, eb, masks[i : i + 1].expand(k, *masks.shape[1:])) / len(sigmas)
-            rows.append((labels["motion"], plain[0].item(), plain[1:].mean().item(), weighted[0].item(), weighted[1:].mean().item()))
+                weighted += per_sample_loss(
+                    model, hb, text, sig, eb, masks[i : i + 1].expand(k, *masks.shape[1:])
+                ) / len(sigmas)
+            rows.append(
+                (
+                    labels["motion"],
+                    plain[0].item(),
+                    plain[1:].mean().item(),
+                    weighted[0].item(),
+                    weighted[1:].mean().item(),
+                )
+            )
     per_motion = {}
     for m in sorted({r[0] for r in rows}):
         sel = np.array([r[1:] for r in rows if r[0] == m])
-        per_motion[m] = {"true_weighted": float(sel[:, 2].mean()), "wrong_weighted": float(sel[:, 3].mean()), "clips": len(sel)}
+        per_motion[m] = {
+            "true_weighted": float(sel[:, 2].mean()),
+            "wrong_weighted": float(sel[:, 3].mean()),
+            "clips": len(sel),
+        }
     arr = np.array([r[1:] for r in rows])
     return {
         "clips": len(rows),
@@ -154,7 +178,9 @@ def motion_word_sensitivity(
     }
 
 
-def write_samples(model: VideoModel, prompts: list[str], out: Path, steps: int, guidance: float, seed: int) -> list[str]:
+def write_samples(
+    model: VideoModel, prompts: list[str], out: Path, steps: int, guidance: float, seed: int
+) -> list[str]:
     """Generate one clip per prompt with ``WanPipeline``; writes mp4 + gif; returns file stems."""
     out.mkdir(parents=True, exist_ok=True)
     videos = model.generate(prompts, steps=steps, guidance=guidance, seed=seed)
@@ -186,7 +212,9 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     timings["vae_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    data = normalise_latents(model, encode_frames(model, frames, [c.prompt for c in dataset], progress=progress))
+    data = normalise_latents(
+        model, encode_frames(model, frames, [c.prompt for c in dataset], progress=progress)
+    )
     timings["encode_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -198,13 +226,32 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
         writer = csv.writer(fh)
         writer.writerow(["step", "loss"])
         writer.writerows(enumerate(losses))
-    line_plot(out / "loss.png", {"flow-matching loss (mean of 50)": smooth(losses, 50).tolist()}, "pretraining loss", log_y=True)
+    line_plot(
+        out / "loss.png",
+        {"flow-matching loss (mean of 50)": smooth(losses, 50).tolist()},
+        "pretraining loss",
+        log_y=True,
+    )
     if vae_losses:
-        line_plot(out / "vae_loss.png", {"VAE reconstruction": smooth(vae_losses, 10).tolist()}, "VAE fit", log_y=True)
+        line_plot(
+            out / "vae_loss.png",
+            {"VAE reconstruction": smooth(vae_losses, 10).tolist()},
+            "VAE fit",
+            log_y=True,
+        )
 
     t = time.perf_counter()
-    prompts = sorted({c.prompt for c in dataset})[:: max(1, len({c.prompt for c in dataset}) // max(1, config.sample_prompts))]
-    write_samples(model, prompts[: config.sample_prompts], out / "samples", config.sample_steps, config.sample_guidance, config.seed)
+    prompts = sorted({c.prompt for c in dataset})[
+        :: max(1, len({c.prompt for c in dataset}) // max(1, config.sample_prompts))
+    ]
+    write_samples(
+        model,
+        prompts[: config.sample_prompts],
+        out / "samples",
+        config.sample_steps,
+        config.sample_guidance,
+        config.seed,
+    )
     timings["samples_s"] = time.perf_counter() - t
 
     sensitivity = {}

@@ -36,7 +36,9 @@ def _gif_data_uri(path: Path, max_frames: int = 17) -> str:
 def _clip_cell(clip: Clip, target_motion: str | None, note: str) -> str:
     motion = str(clip.extra.get("motion", "?"))
     cls = "" if target_motion is None else ("hit" if motion == target_motion else "miss")
-    labels = " · ".join(str(clip.extra.get(k, "")) for k in ("motion", "colour", "shape", "camera") if k in clip.extra)
+    labels = " · ".join(
+        str(clip.extra.get(k, "")) for k in ("motion", "colour", "shape", "camera") if k in clip.extra
+    )
     return (
         f'<div class="clip {cls}"><img src="{_gif_data_uri(clip.video)}" title="{html.escape(clip.prompt)}">'
         f"<div>{html.escape(labels)}</div><div>{html.escape(note)}</div></div>"
@@ -72,7 +74,9 @@ def write_report(
 ) -> Path:
     """Write ``out/report.html``: tables, then per query motion its queries, top and bottom pool clips."""
     q_motion = queries.table["motion"].to_numpy()
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Motive demo report</title><style>{_CSS}</style></head><body>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Motive demo report</title><style>{_CSS}</style></head><body>"
+    ]
     parts.append("<h1>Motive demo report</h1>")
     parts.append(
         "<p>Attribution of the motion world's pool to query clips of each motion, with the tiny Wan model. "
@@ -80,7 +84,12 @@ def write_report(
         "of the motion-weighted flow-matching loss (one fixed σ and noise draw).</p>"
     )
     parts.append("<h2>Retrieval: same-motion and same-colour precision@10%</h2>")
-    parts.append(_table(results["retrieval"], [("motion_precision", "same motion"), ("colour_precision", "same colour"), ("seeds", "seeds")]))
+    parts.append(
+        _table(
+            results["retrieval"],
+            [("motion_precision", "same motion"), ("colour_precision", "same colour"), ("seeds", "seeds")],
+        )
+    )
     proj = results["projection"]
     parts.append(
         f"<p>Projected (D'={proj['dim']}) vs exact cosine: mean Spearman {results['projection_spearman']:.3f} over "
@@ -89,7 +98,16 @@ def write_report(
     for motion, rows in results["finetune_by_motion"].items():
         parts.append(f"<h2>Fine-tuning toward <em>{html.escape(motion)}</em></h2>")
         parts.append(
-            _table(rows, [("target_motion_loss", "held-out motion-weighted loss"), ("plain_loss", "plain loss"), ("dynamic_degree", "dynamic degree"), ("target_fraction", "target fraction"), ("seeds", "seeds")])
+            _table(
+                rows,
+                [
+                    ("target_motion_loss", "held-out motion-weighted loss"),
+                    ("plain_loss", "plain loss"),
+                    ("dynamic_degree", "dynamic degree"),
+                    ("target_fraction", "target fraction"),
+                    ("seeds", "seeds"),
+                ],
+            )
         )
     parts.append("<h2>Per query motion: what the vote selects (Motive) and what it ranks last</h2>")
     for motion in sorted(set(q_motion)):
@@ -101,13 +119,21 @@ def write_report(
             sel = majority_vote(scores[:, cols], fraction=0.1, valid=valid)
             precision = float(np.mean(pool.table["motion"].to_numpy()[sel.top] == motion))
             parts.append(f"<div>{label} top (selection precision {precision:.2f}):</div><div class='strip'>")
-            parts += [_clip_cell(pool.clips[i], motion, f"votes {sel.votes[i]} · {sel.mean_score[i]:.3f}") for i in sel.top[:per_side]]
+            parts += [
+                _clip_cell(pool.clips[i], motion, f"votes {sel.votes[i]} · {sel.mean_score[i]:.3f}")
+                for i in sel.top[:per_side]
+            ]
             parts.append("</div>")
             if label == "Motive":
                 parts.append("<div>Motive bottom (most negative influence):</div><div class='strip'>")
-                parts += [_clip_cell(pool.clips[i], motion, f"{sel.mean_score[i]:.3f}") for i in sel.bottom[:per_side]]
+                parts += [
+                    _clip_cell(pool.clips[i], motion, f"{sel.mean_score[i]:.3f}")
+                    for i in sel.bottom[:per_side]
+                ]
                 parts.append("</div>")
-    parts.append("<h2>Timings (s)</h2><pre>" + html.escape(str(results.get("timings_s", {}))) + "</pre></body></html>")
+    parts.append(
+        "<h2>Timings (s)</h2><pre>" + html.escape(str(results.get("timings_s", {}))) + "</pre></body></html>"
+    )
     path = out / "report.html"
     path.write_text("".join(parts))
     return path

@@ -36,6 +36,7 @@ METHODS = ("motive", "random", "motion_magnitude", "mask_similarity")
 
 def cosine_scores(train: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """[N, D] × [Q, D] → [N, Q] cosine similarities (rows are re-normalised; zero rows score 0)."""
+
     def unit(x):
         x = np.asarray(x, dtype=np.float64)
         n = np.linalg.norm(x, axis=1, keepdims=True)
@@ -56,7 +57,9 @@ class Selection:
     thresholds: np.ndarray  # [Q] τ_q
 
 
-def majority_vote(scores: np.ndarray, percentile: float = 90.0, fraction: float = 0.1, valid: np.ndarray | None = None) -> Selection:
+def majority_vote(
+    scores: np.ndarray, percentile: float = 90.0, fraction: float = 0.1, valid: np.ndarray | None = None
+) -> Selection:
     """Vote over the columns of ``scores`` [N, Q]; ``valid`` [N] excludes failed clips from everything."""
     scores = np.asarray(scores, dtype=np.float64)
     n = scores.shape[0]
@@ -115,10 +118,19 @@ def write_selection(
     full.iloc[selection.top].to_csv(out / "selection.csv", index=False)
     full.iloc[selection.bottom].to_csv(out / "bottom.csv", index=False)
     full.iloc[selection.order].to_csv(out / "ranking.csv", index=False)
-    summary = {"config": asdict(config), "clips": len(table), "selected": len(selection.top), "thresholds": selection.thresholds.tolist()}
+    summary = {
+        "config": asdict(config),
+        "clips": len(table),
+        "selected": len(selection.top),
+        "thresholds": selection.thresholds.tolist(),
+    }
     summary.update(extra or {})
     (out / "attribution.json").write_text(json.dumps(summary, indent=2))
-    return {"scores": out / "scores.parquet", "selection": out / "selection.csv", "bottom": out / "bottom.csv"}
+    return {
+        "scores": out / "scores.parquet",
+        "selection": out / "selection.csv",
+        "bottom": out / "bottom.csv",
+    }
 
 
 def dataset_masks(model: VideoModel, dataset: Dataset) -> np.ndarray:
@@ -126,7 +138,14 @@ def dataset_masks(model: VideoModel, dataset: Dataset) -> np.ndarray:
     return np.stack([x.mask.numpy().ravel() for x in dataset_inputs(model, list(dataset))])
 
 
-def attribute(model, store_path: str | Path, queries: str | Path, out: str | Path, config: AttributionConfig | None = None, progress: bool = True) -> dict:
+def attribute(
+    model,
+    store_path: str | Path,
+    queries: str | Path,
+    out: str | Path,
+    config: AttributionConfig | None = None,
+    progress: bool = True,
+) -> dict:
     """Score the store's clips against the query dataset with ``config.method`` and write the selection.
 
     ``motive`` featurizes the queries with exactly the store's settings (read from its meta.json) and
@@ -141,13 +160,17 @@ def attribute(model, store_path: str | Path, queries: str | Path, out: str | Pat
     train = load_dataset(store.meta["data"])
     query_set = load_dataset(queries)
     if len(train) != len(store.index):
-        raise StoreMismatch(f"{store_path}: the dataset at {store.meta['data']} changed since the store was written")
+        raise StoreMismatch(
+            f"{store_path}: the dataset at {store.meta['data']} changed since the store was written"
+        )
     query_names = [c.relpath for c in query_set]
     extra: dict = {"store": str(store_path), "queries": str(queries)}
     if config.method == "motive":
         fp = model_fingerprint(model)
         if fp != store.meta["model"]["fingerprint"]:
-            raise StoreMismatch(f"{store_path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})")
+            raise StoreMismatch(
+                f"{store_path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})"
+            )
         gcfg = GradientConfig.from_meta(store.meta)
         target = StandardiseTarget(**store.meta["standardise"])
         qstore = featurize(model, queries, out / "query_store", gcfg, target, progress=progress)

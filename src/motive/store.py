@@ -82,12 +82,19 @@ def cache_dir() -> Path:
 
 def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskConfig) -> str:
     st = clip.stat()
-    raw = json.dumps([str(clip.resolve()), st.st_size, st.st_mtime_ns, vae_fp, target.to_dict(), mask.to_dict()])
+    raw = json.dumps(
+        [str(clip.resolve()), st.st_size, st.st_mtime_ns, vae_fp, target.to_dict(), mask.to_dict()]
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def clip_inputs_batch(
-    model: VideoModel, clips: list[Path], target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+    model: VideoModel,
+    clips: list[Path],
+    target: StandardiseTarget,
+    mask: MaskConfig,
+    vae_fp: str,
+    cache: Path | None,
 ) -> list[ClipInputs | VideoError]:
     """Standardise, flow → mask and VAE-encode several clips (the VAE runs once on the batch of cache
     misses); read from / write to ``cache`` when given. A clip that cannot be read gives its error."""
@@ -95,7 +102,11 @@ def clip_inputs_batch(
     out: list[ClipInputs | VideoError | None] = [None] * len(clips)
     todo = []  # (position, cache file, frames, weights, mean flow)
     for i, clip in enumerate(clips):
-        file = cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt" if cache is not None and clip.exists() else None
+        file = (
+            cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt"
+            if cache is not None and clip.exists()
+            else None
+        )
         if file is not None and file.is_file():
             d = torch.load(file, weights_only=True)  # our own cache of plain tensors only
             out[i] = ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]))
@@ -109,19 +120,28 @@ def clip_inputs_batch(
         w = latent_mask(normalise_clip(mags, mask.zeta), mask.spatial_stride, mask.temporal_stride)
         todo.append((i, file, video.frames, w, float(mags[1:].mean()) if len(mags) > 1 else 0.0))
     if todo:
-        latents = model.encode_video(torch.stack([frames_to_tensor(t[2]) for t in todo])).cpu()  # [B, C, f, h, w]
+        latents = model.encode_video(
+            torch.stack([frames_to_tensor(t[2]) for t in todo])
+        ).cpu()  # [B, C, f, h, w]
         for (i, file, frames, w, mean_flow), latent in zip(todo, latents):
             out[i] = ClipInputs(latent.clone(), w, mean_flow, len(frames))
             if file is not None:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 tmp = file.with_suffix(".partial")
-                torch.save({"latent": out[i].latent, "mask": w, "mean_flow": mean_flow, "frames": len(frames)}, tmp)
+                torch.save(
+                    {"latent": out[i].latent, "mask": w, "mean_flow": mean_flow, "frames": len(frames)}, tmp
+                )
                 tmp.replace(file)
     return out
 
 
 def clip_inputs(
-    model: VideoModel, clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+    model: VideoModel,
+    clip: Path,
+    target: StandardiseTarget,
+    mask: MaskConfig,
+    vae_fp: str,
+    cache: Path | None,
 ) -> ClipInputs:
     """``clip_inputs_batch`` for one clip; raises the clip's ``VideoError``."""
     result = clip_inputs_batch(model, [clip], target, mask, vae_fp, cache)[0]
@@ -130,12 +150,21 @@ def clip_inputs(
     return result
 
 
-def dataset_inputs(model: VideoModel, clips: list[Clip], mask: MaskConfig | None = None, batch_size: int = 16) -> list[ClipInputs]:
+def dataset_inputs(
+    model: VideoModel, clips: list[Clip], mask: MaskConfig | None = None, batch_size: int = 16
+) -> list[ClipInputs]:
     """Inputs of every clip in the model's native format, through the shared cache; raises on a bad clip."""
     target, fp, cache = default_target(model), vae_fingerprint(model), cache_dir() / "inputs"
     out: list[ClipInputs] = []
     for start in range(0, len(clips), batch_size):
-        for x in clip_inputs_batch(model, [c.video for c in clips[start : start + batch_size]], target, mask or MaskConfig(), fp, cache):
+        for x in clip_inputs_batch(
+            model,
+            [c.video for c in clips[start : start + batch_size]],
+            target,
+            mask or MaskConfig(),
+            fp,
+            cache,
+        ):
             if isinstance(x, VideoError):
                 raise x
             out.append(x)
@@ -143,11 +172,17 @@ def dataset_inputs(model: VideoModel, clips: list[Clip], mask: MaskConfig | None
 
 
 def build_meta(
-    model: VideoModel, config: GradientConfig, target: StandardiseTarget, featurizer: GradientFeaturizer, model_fp: str
+    model: VideoModel,
+    config: GradientConfig,
+    target: StandardiseTarget,
+    featurizer: GradientFeaturizer,
+    model_fp: str,
 ) -> dict:
     return {
         "model": {"fingerprint": model_fp, "source": model.source, "parameters": featurizer.dim},
-        "gradient": {k: v for k, v in config.to_dict().items() if k not in ("proj_dim", "proj_seed", "max_block")},
+        "gradient": {
+            k: v for k, v in config.to_dict().items() if k not in ("proj_dim", "proj_seed", "max_block")
+        },
         "projection": featurizer.projection.spec.to_dict(),
         "standardise": target.to_dict(),
         "latent_shape": list(featurizer.latent_shape),
@@ -231,11 +266,20 @@ def featurize(
                 rows[start + j].update(status="error", error=str(x))
         if good:
             texts = model.encode_text([c.prompt for _, c, _ in good])
-            batch = [(x.latent[None].to(model.device), texts[k : k + 1], x.mask[None].to(model.device)) for k, (_, _, x) in enumerate(good)]
+            batch = [
+                (x.latent[None].to(model.device), texts[k : k + 1], x.mask[None].to(model.device))
+                for k, (_, _, x) in enumerate(good)
+            ]
             vecs, norms = featurizer.features(batch)
             for k, (i, _, x) in enumerate(good):
                 vectors[i] = vecs[k].cpu().numpy()
-                rows[i].update(frames=x.frames, mean_flow=x.mean_flow, mask_mean=float(x.mask.mean()), grad_norm=norms[k], status="ok")
+                rows[i].update(
+                    frames=x.frames,
+                    mean_flow=x.mean_flow,
+                    mask_mean=float(x.mask.mean()),
+                    grad_norm=norms[k],
+                    status="ok",
+                )
         bar.update(len(chunk))
     bar.close()
     _write_store(out, meta, vectors, pd.DataFrame(rows))

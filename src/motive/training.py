@@ -56,7 +56,11 @@ class EncodedData:
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".partial")
-        save_file({"latents": self.latents.contiguous(), "prompt_ids": self.prompt_ids}, str(tmp), {"prompts": "\n".join(self.prompts)})
+        save_file(
+            {"latents": self.latents.contiguous(), "prompt_ids": self.prompt_ids},
+            str(tmp),
+            {"prompts": "\n".join(self.prompts)},
+        )
         tmp.replace(path)
 
     @classmethod

@@ -29,9 +29,22 @@ def test_world_layout_and_labels(mini_world):
     for split in ("base", "pool", "query", "eval"):
         ds = load_dataset(mini_world / split, decode=True)
         table = ds.table
-        assert list(table.columns) == ["video", "prompt", "motion", "colour", "shape", "background", "camera", "frames"]
+        assert list(table.columns) == [
+            "video",
+            "prompt",
+            "motion",
+            "colour",
+            "shape",
+            "background",
+            "camera",
+            "frames",
+        ]
         for _, row in table.iterrows():
-            assert row["colour"] in row["prompt"] and row["shape"] in row["prompt"] and row["background"] in row["prompt"]
+            assert (
+                row["colour"] in row["prompt"]
+                and row["shape"] in row["prompt"]
+                and row["background"] in row["prompt"]
+            )
             assert (row["camera"] == "none") == ("camera" not in row["prompt"])
         assert (table["frames"] == 17).all()
     v = read_video(mini_world / "base" / "videos" / "base_00000.mp4")
@@ -52,7 +65,9 @@ def test_world_is_deterministic(tmp_path):
             fa = read_video(tmp_path / "a" / split / rel).frames.astype(float)
             fb = read_video(tmp_path / "b" / split / rel).frames.astype(float)
             # x264 is not always bit-reproducible (see motive.data.video); the content is
-            assert np.abs(fa - fb).mean() < 1.5  # two lossy encodings of one clip; another clip differs by tens
+            assert (
+                np.abs(fa - fb).mean() < 1.5
+            )  # two lossy encodings of one clip; another clip differs by tens
     for spec in sample_specs(cfg, "pool"):  # the rendered frames are bit-identical
         np.testing.assert_array_equal(render_clip(spec)[0], render_clip(spec)[0])
     other = sample_specs(WorldConfig(seed=12, clips=3), "base")

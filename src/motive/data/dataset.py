@@ -88,7 +88,9 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, dtype={"video": str, "prompt": str})
 
 
-def scan_dataset(root: str | Path, decode: bool = True, table_path: str | Path | None = None) -> tuple[Dataset, list[Problem]]:
+def scan_dataset(
+    root: str | Path, decode: bool = True, table_path: str | Path | None = None
+) -> tuple[Dataset, list[Problem]]:
     """Parse a dataset folder and check every row; returns the good clips and all problems found.
 
     ``decode=True`` also opens each clip and decodes its first frame (catching undecodable files and

@@ -78,7 +78,9 @@ def resample_indices(
     return np.minimum(idx, source_frames - 1).tolist(), padded
 
 
-def resize_crop(frames: np.ndarray, height: int, width: int) -> tuple[np.ndarray, float, tuple[int, int, int, int]]:
+def resize_crop(
+    frames: np.ndarray, height: int, width: int
+) -> tuple[np.ndarray, float, tuple[int, int, int, int]]:
     """Resize so the clip covers ``height``×``width`` (aspect kept), then centre crop. frames [F,H,W,3]."""
     h, w = frames.shape[1:3]
     scale = max(height / h, width / w)
@@ -88,7 +90,12 @@ def resize_crop(frames: np.ndarray, height: int, width: int) -> tuple[np.ndarray
     if (rh, rw) == (h, w):
         out = frames[:, top : top + height, left : left + width]
     else:
-        out = np.stack([cv2.resize(f, (rw, rh), interpolation=interp)[top : top + height, left : left + width] for f in frames])
+        out = np.stack(
+            [
+                cv2.resize(f, (rw, rh), interpolation=interp)[top : top + height, left : left + width]
+                for f in frames
+            ]
+        )
     return np.ascontiguousarray(out), float(scale), (top, left, height, width)
 
 

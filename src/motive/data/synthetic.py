@@ -156,9 +156,19 @@ def sample_specs(config: WorldConfig, split: str) -> list[ClipSpec]:
         panned = motion == "camera_pan" or (split in ("base", "pool") and rng.random() < config.pan_fraction)
         frames = config.frames
         if config.variable_length:
-            frames = int(rng.choice([f for f in (frames - 8, frames - 4, frames, frames + 4, frames + 8) if f >= 5]))
+            frames = int(
+                rng.choice([f for f in (frames - 8, frames - 4, frames, frames + 4, frames + 8) if f >= 5])
+            )
         specs.append(
-            ClipSpec(motion, colour, shape, background, "camera_pan" if panned else STILL, frames, int(rng.integers(2**31)))
+            ClipSpec(
+                motion,
+                colour,
+                shape,
+                background,
+                "camera_pan" if panned else STILL,
+                frames,
+                int(rng.integers(2**31)),
+            )
         )
     return specs
 
@@ -208,7 +218,9 @@ def trajectory(spec: ClipSpec, height: int, width: int) -> Trajectory:
         x = x0 + direction * rng.uniform(0.45, 0.6) * width * (1 - (1 - t) ** 2)
     elif m == "float":
         mid = height * rng.uniform(0.35, 0.5)
-        y = mid + rng.uniform(0.05, 0.08) * height * np.sin(2 * math.pi * rng.uniform(0.8, 1.2) * t + rng.uniform(0, 6.3))
+        y = mid + rng.uniform(0.05, 0.08) * height * np.sin(
+            2 * math.pi * rng.uniform(0.8, 1.2) * t + rng.uniform(0, 6.3)
+        )
         x = x0 + direction * 0.08 * width * t
         angle = angle[0] + 0.25 * np.sin(2 * math.pi * t)
     elif m == "free_fall":

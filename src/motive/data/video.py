@@ -48,7 +48,9 @@ class Video:
         return int(self.frames.shape[2])
 
 
-def read_video(path: str | Path, max_frames: int | None = None, frames_fps: float = DEFAULT_FRAMES_FPS) -> Video:
+def read_video(
+    path: str | Path, max_frames: int | None = None, frames_fps: float = DEFAULT_FRAMES_FPS
+) -> Video:
     """Decode a video file or a folder of frames.
 
     ``max_frames`` stops decoding early (cheap probing of long clips). ``frames_fps`` is the rate
@@ -126,7 +128,9 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | N
         codec = {".gif": "gif", ".mkv": "ffv1", ".webm": "vp9"}.get(path.suffix.lower(), "h264")
     encoder, pix_fmt, options = _codec_settings(codec, path)
     if pix_fmt == "yuv420p" and (frames.shape[1] % 2 or frames.shape[2] % 2):
-        frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge")
+        frames = np.pad(
+            frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
     tmp = path.with_name(path.stem + ".partial" + path.suffix)  # never leave a half-written clip behind

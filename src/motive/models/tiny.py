@@ -32,7 +32,9 @@ class TinyConfig:
     # Three levels = 4× spatial compression (16×16 latents for 64×64 clips). A 4-level, 8× VAE (Wan's)
     # fitted for the same two minutes lost the objects entirely; at 4× they survive (README).
     vae_dim_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
-    patch: list[int] = field(default_factory=lambda: [1, 4, 4])  # 4×4 patches keep 4×4 tokens per latent frame
+    patch: list[int] = field(
+        default_factory=lambda: [1, 4, 4]
+    )  # 4×4 patches keep 4×4 tokens per latent frame
     flow_shift: float = 3.0  # σ shift of the sampler and of training σ draws
     height: int = 64
     width: int = 64
@@ -93,11 +95,15 @@ def build_tiny_model(config: TinyConfig | None = None, seed: int = 0) -> VideoMo
         rope_max_seq_len=64,
     )
     scheduler = FlowMatchEulerDiscreteScheduler(shift=c.flow_shift)
-    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer)
+    pipe = WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+    )
     pipe.set_progress_bar_config(disable=True)
     for module in (text_encoder, vae, transformer):
         module.eval()
-    settings = ModelSettings(text_len=c.text_len, height=c.height, width=c.width, frames=c.frames, fps=c.fps, kind="tiny")
+    settings = ModelSettings(
+        text_len=c.text_len, height=c.height, width=c.width, frames=c.frames, fps=c.fps, kind="tiny"
+    )
     model = VideoModel(pipe, settings, source="tiny")
     model.tiny_config = asdict(c)
     return model

@@ -85,7 +85,9 @@ class VideoModel:
     # -- loading and saving --------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> VideoModel:
+    def from_pretrained(
+        cls, path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32
+    ) -> VideoModel:
         """Load a diffusers ``WanPipeline`` directory (or a hub id already in the local cache)."""
         from diffusers import WanPipeline
 
@@ -134,7 +136,9 @@ class VideoModel:
 
     def set_latent_stats(self, mean: list[float], std: list[float]) -> None:
         """Record per-channel latent mean/std in the VAE config (what Wan normalises with)."""
-        self.pipe.vae.register_to_config(latents_mean=[float(m) for m in mean], latents_std=[float(s) for s in std])
+        self.pipe.vae.register_to_config(
+            latents_mean=[float(m) for m in mean], latents_std=[float(s) for s in std]
+        )
         self._set_latent_stats()
 
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:

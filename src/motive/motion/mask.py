@@ -25,7 +25,9 @@ class MaskConfig:
     flow: str = "dis"
     preset: str = "medium"
     zeta: float = ZETA
-    spatial_stride: int | None = None  # None: the model's VAE compression (8 for Wan2.1, 4 for the tiny model)
+    spatial_stride: int | None = (
+        None  # None: the model's VAE compression (8 for Wan2.1, 4 for the tiny model)
+    )
     temporal_stride: int | None = None  # None: the model's (4 for both)
 
     def to_dict(self) -> dict:
@@ -36,7 +38,9 @@ class MaskConfig:
         s = self.spatial_stride or spatial
         t = self.temporal_stride or temporal
         if (s, t) != (spatial, temporal):
-            raise ValueError(f"mask strides ({s}, {t}) do not match the model's latent grid ({spatial}, {temporal})")
+            raise ValueError(
+                f"mask strides ({s}, {t}) do not match the model's latent grid ({spatial}, {temporal})"
+            )
         return replace(self, spatial_stride=s, temporal_stride=t)
 
 
@@ -62,7 +66,9 @@ def latent_mask(weights: np.ndarray, spatial_stride: int = 8, temporal_stride: i
     if h % spatial_stride or w % spatial_stride:
         raise ValueError(f"frame size {h}x{w} is not divisible by the latent stride {spatial_stride}")
     x = torch.from_numpy(weights).float()[:, None]  # [F, 1, H, W]
-    x = F.interpolate(x, size=(h // spatial_stride, w // spatial_stride), mode="bilinear", align_corners=False)
+    x = F.interpolate(
+        x, size=(h // spatial_stride, w // spatial_stride), mode="bilinear", align_corners=False
+    )
     return temporal_group(x[:, 0], temporal_stride)
 
 
