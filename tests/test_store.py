@@ -82,44 +82,35 @@ def test_mismatched_settings_are_refused(tiny_model, mini_world, tmp_path):
     check_compatible(a.meta, Store.open(tmp_path / "a").meta)
 
 
+def _cli(*args) -> int:
+    """Run ``motive ARGS...`` in-process; paths may be given as Path objects."""
+    return main([str(a) for a in args])
+
+
+def _attribute(model_dir, store, queries, out, *extra) -> int:
+    return _cli(
+        "attribute",
+        "--model",
+        model_dir,
+        "--store",
+        store,
+        "--queries",
+        queries,
+        "--out",
+        out,
+        "--quiet",
+        *extra,
+    )
+
+
 def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     store, res, tuned = tmp_path / "store", tmp_path / "res", tmp_path / "tuned"
+    pool, queries = mini_world / "pool", mini_world / "query"
     assert (
-        main(
-            [
-                "featurize",
-                "--model",
-                str(model_dir),
-                "--data",
-                str(mini_world / "pool"),
-                "--out",
-                str(store),
-                "--proj-dim",
-                "64",
-                "--quiet",
-            ]
-        )
+        _cli("featurize", "--model", model_dir, "--data", pool, "--out", store, "--proj-dim", 64, "--quiet")
         == 0
     )
-    assert (
-        main(
-            [
-                "attribute",
-                "--model",
-                str(model_dir),
-                "--store",
-                str(store),
-                "--queries",
-                str(mini_world / "query"),
-                "--out",
-                str(res),
-                "--fraction",
-                "0.3",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert _attribute(model_dir, store, queries, res, "--fraction", 0.3) == 0
     scores = pd.read_parquet(res / "scores.parquet")
     assert scores.shape == (10, 11)  # video column + one per query
     selection = pd.read_csv(res / "selection.csv")
@@ -127,70 +118,19 @@ def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     assert list(selection["rank"]) == [1, 2, 3]
     assert (res / "bottom.csv").is_file()
     # selection.csv is itself a valid dataset table for the pool folder
-    assert len(load_dataset(mini_world / "pool", table_path=res / "selection.csv")) == 3
-    assert (
-        main(
-            [
-                "finetune",
-                "--model",
-                str(model_dir),
-                "--data",
-                str(mini_world / "pool"),
-                "--selection",
-                str(res / "selection.csv"),
-                "--out",
-                str(tuned),
-                "--steps",
-                "2",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert (tuned / "model_index.json").is_file() and json.loads((tuned / "finetune.json").read_text())[
-        "clips"
-    ] == 3
+    assert len(load_dataset(pool, table_path=res / "selection.csv")) == 3
+    finetune = ("finetune", "--model", model_dir, "--data", pool, "--selection", res / "selection.csv")
+    assert _cli(*finetune, "--out", tuned, "--steps", 2, "--quiet") == 0
+    assert (tuned / "model_index.json").is_file()
+    assert json.loads((tuned / "finetune.json").read_text())["clips"] == 3
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "evaluate",
-                "--model",
-                str(model_dir),
-                str(tuned),
-                "--data",
-                str(mini_world / "eval"),
-                "--prompts",
-                "2",
-                "--steps",
-                "2",
-            ]
-        )
-        == 0
-    )
+    evaluate = ("evaluate", "--model", model_dir, tuned, "--data", mini_world / "eval")
+    assert _cli(*evaluate, "--prompts", 2, "--steps", 2) == 0
     results = json.loads(capsys.readouterr().out)
     assert set(results) == {str(model_dir), str(tuned)}
     assert all(r["target_motion_loss"] > 0 and 0 <= r["dynamic_degree"] <= 1 for r in results.values())
     for method in ("random", "motion_magnitude", "mask_similarity"):
-        assert (
-            main(
-                [
-                    "attribute",
-                    "--model",
-                    str(model_dir),
-                    "--store",
-                    str(store),
-                    "--queries",
-                    str(mini_world / "query"),
-                    "--out",
-                    str(tmp_path / method),
-                    "--method",
-                    method,
-                    "--quiet",
-                ]
-            )
-            == 0
-        )
+        assert _attribute(model_dir, store, queries, tmp_path / method, "--method", method) == 0
         assert len(pd.read_csv(tmp_path / method / "selection.csv")) == 1
 
 
@@ -198,36 +138,12 @@ def test_query_with_another_model_is_refused(model_dir, mini_world, tmp_path, ca
     from motive.models.tiny import build_tiny_model
 
     other = build_tiny_model(seed=9).save_pretrained(tmp_path / "other")
-    store = tmp_path / "store"
+    store, queries = tmp_path / "store", mini_world / "query"
     assert (
-        main(
-            [
-                "featurize",
-                "--model",
-                str(model_dir),
-                "--data",
-                str(mini_world / "query"),
-                "--out",
-                str(store),
-                "--proj-dim",
-                "32",
-                "--quiet",
-            ]
+        _cli(
+            "featurize", "--model", model_dir, "--data", queries, "--out", store, "--proj-dim", 32, "--quiet"
         )
         == 0
     )
-    code = main(
-        [
-            "attribute",
-            "--model",
-            str(other),
-            "--store",
-            str(store),
-            "--queries",
-            str(mini_world / "query"),
-            "--out",
-            str(tmp_path / "r"),
-            "--quiet",
-        ]
-    )
-    assert code == 2 and "was built with model" in capsys.readouterr().err
+    assert _attribute(other, store, queries, tmp_path / "r") == 2
+    assert "was built with model" in capsys.readouterr().err

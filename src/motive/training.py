@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from motive.models.wan import VideoModel, frames_to_tensor
@@ -53,24 +51,6 @@ class EncodedData:
     latents: torch.Tensor
     prompt_ids: torch.Tensor
     prompts: list[str]
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".partial")
-        save_file(
-            {"latents": self.latents.contiguous(), "prompt_ids": self.prompt_ids},
-            str(tmp),
-            {"prompts": "\n".join(self.prompts)},
-        )
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> EncodedData:
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            prompts = f.metadata()["prompts"].split("\n")
-        tensors = load_file(str(path))
-        return cls(tensors["latents"], tensors["prompt_ids"], prompts)
 
 
 def encode_frames(
