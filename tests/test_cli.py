@@ -6,7 +6,7 @@ import pytest
 
 from motive.cli import build_parser, main
 
-SUBCOMMANDS = ["world", "pretrain", "featurize", "attribute", "finetune", "evaluate", "demo"]
+SUBCOMMANDS = ["world", "pretrain", "featurize", "store", "attribute", "finetune", "evaluate", "demo"]
 
 
 def test_help_lists_every_subcommand(capsys):

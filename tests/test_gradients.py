@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from motive.gradients import GradientConfig, GradientFeaturizer, common_noise
+from motive.projection import l2_normalise
 
 
 def _inputs(model, seed=0):
@@ -72,14 +74,28 @@ def test_common_noise_is_reproducible():
     assert not torch.allclose(a[0], a[1])
 
 
-def test_batched_features_equal_one_by_one(tiny_model):
-    feat = GradientFeaturizer(
-        tiny_model, GradientConfig(noise_draws=2, proj_dim=64), (16, 5, 8, 8), frames=17
+def test_streamed_projection_equals_projecting_the_flat_gradient(tiny_model):
+    cfg = GradientConfig(proj_dim=64, max_block=2**12)  # many blocks, most straddling parameters
+    feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
+    h, text, w = _inputs(tiny_model, 1)
+    flat = feat.gradient(h, text, w)
+    streamed, norm = feat.projected_gradient(h, text, w)
+    torch.testing.assert_close(streamed, feat.projection(flat[None])[0], rtol=1e-4, atol=1e-6)
+    assert abs(norm - float(flat.double().norm())) < 1e-6 * norm  # (fp32 .norm() is off by ~1e-4 here)
+    assert feat.stream.peak_pending < feat.projection.spec.num_blocks // 4  # never the whole vector
+    assert all(p.grad is None for _, p in feat.params)  # gradients were freed as they were projected
+    v, _ = feat.feature(h, text, w)
+    torch.testing.assert_close(v, l2_normalise(streamed[None])[0])
+
+
+@pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")
+def test_bf16_precision_is_close_to_fp32(tiny_model):
+    h, text, w = _inputs(tiny_model, 3)
+    shape = (16, 5, 8, 8)
+    a, _ = GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).feature(h, text, w)
+    b, _ = GradientFeaturizer(tiny_model, GradientConfig(precision="bf16"), shape, frames=17).feature(
+        h, text, w
     )
-    a, b = _inputs(tiny_model, 1), _inputs(tiny_model, 2)
-    stacked, norms = feat.features([a, b])
-    single = torch.stack([feat.feature(*a)[0], feat.feature(*b)[0]])
-    torch.testing.assert_close(stacked, single, rtol=1e-4, atol=1e-5)
-    feat.stack_bytes = 0  # force the one-by-one projection path
-    torch.testing.assert_close(feat.features([a, b])[0], stacked, rtol=1e-4, atol=1e-5)
-    assert len(norms) == 2 and norms[0] > 0
+    assert 0.9 < float(a @ b) < 1.0  # same direction, not the same bits
+    with pytest.raises(ValueError):
+        GradientConfig(precision="fp8")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from motive.projection import Fastfood, FastfoodSpec, fwht, l2_normalise
+from motive.projection import Fastfood, FastfoodSpec, StreamingProjector, fwht, fwht_butterfly, l2_normalise
 
 
 def _hadamard(n):
@@ -17,6 +17,9 @@ def _hadamard(n):
 def test_fwht_matches_sylvester_hadamard():
     x = torch.randn(3, 64, dtype=torch.float64)
     np.testing.assert_allclose(fwht(x).numpy(), x.numpy() @ _hadamard(64).T, atol=1e-10)
+    np.testing.assert_allclose(fwht(x, factor=4).numpy(), x.numpy() @ _hadamard(64).T, atol=1e-10)
+    y = torch.randn(2, 2**13, dtype=torch.float64)  # several Kronecker factors, uneven last one
+    np.testing.assert_allclose(fwht(y).numpy(), fwht_butterfly(y).numpy(), atol=1e-9)
     with pytest.raises(ValueError):
         fwht(torch.zeros(1, 12))
 
@@ -66,3 +69,31 @@ def test_input_validation():
         ff(torch.zeros(2, 11))
     with pytest.raises(ValueError):
         Fastfood(2**15, 8).dense()
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse", "shuffled"])
+def test_streaming_pieces_in_any_order_equal_the_whole(order):
+    sizes = [5, 1000, 3, 2048, 700, 1, 1300, 4096]  # pieces straddle, fill and span 256-blocks
+    ff = Fastfood(sum(sizes), 32, seed=2, max_block=256)
+    x = torch.randn(sum(sizes))
+    pieces = list(torch.split(x, sizes))
+    idx = list(range(len(sizes)))
+    if order == "reverse":
+        idx.reverse()
+    elif order == "shuffled":
+        idx = list(np.random.default_rng(0).permutation(idx))
+    stream = StreamingProjector(ff, sizes)
+    for i in idx:
+        stream.add(int(i), pieces[i])
+    torch.testing.assert_close(stream.result(), ff(x[None])[0], rtol=1e-5, atol=1e-5)
+    assert abs(stream.sq_norm - float(x.double().pow(2).sum())) < 1e-6 * stream.sq_norm
+    stream.reset()  # a missing piece counts as zeros
+    for i in idx[1:]:
+        stream.add(int(i), pieces[i])
+    missing = x.clone()
+    missing[sum(sizes[: idx[0]]) : sum(sizes[: idx[0] + 1])] = 0
+    torch.testing.assert_close(stream.result(), ff(missing[None])[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        stream.add(int(idx[1]), pieces[idx[1]])  # twice
+    with pytest.raises(ValueError):
+        StreamingProjector(ff, sizes[:-1])

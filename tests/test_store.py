@@ -1,4 +1,11 @@
+import fcntl
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -7,7 +14,7 @@ import pytest
 from motive.cli import main
 from motive.data.dataset import load_dataset
 from motive.gradients import GradientConfig
-from motive.store import Store, StoreMismatch, check_compatible, featurize
+from motive.store import Store, StoreLocked, StoreMismatch, check_compatible, featurize
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +31,9 @@ def test_store_layout_and_self_consistency(tiny_model, mini_world, tmp_path):
     store = featurize(
         tiny_model, mini_world / "pool", tmp_path / "s", GradientConfig(proj_dim=64), progress=False
     )
-    for name in ("meta.json", "vectors.npy", "index.parquet"):
+    for name in ("meta.json", "shard-00000-of-00001.npy", "index.parquet"):
         assert (tmp_path / "s" / name).is_file()
+    assert not (tmp_path / "s" / "work").exists()  # the journal is gone once the store is final
     assert store.vectors.shape == (10, 64)
     np.testing.assert_allclose(np.linalg.norm(store.vectors, axis=1), 1.0, rtol=1e-5)
     assert set(store.index.columns) >= {
@@ -147,3 +155,133 @@ def test_query_with_another_model_is_refused(model_dir, mini_world, tmp_path, ca
     )
     assert _attribute(other, store, queries, tmp_path / "r") == 2
     assert "was built with model" in capsys.readouterr().err
+
+
+def _run(*args, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw
+    )
+
+
+def _same_store(a: Store, b: Store) -> None:
+    """Bit-identical vectors and the same index (apart from which shard holds a clip)."""
+    assert np.array_equal(a.vectors, b.vectors)
+    cols = [c for c in a.index.columns if c not in ("shard", "row")]
+    pd.testing.assert_frame_equal(a.index[cols], b.index[cols])
+
+
+def test_existing_store_is_reused_or_refused(tiny_model, mini_world, tmp_path):
+    cfg = GradientConfig(proj_dim=32)
+    first = featurize(tiny_model, mini_world / "query", tmp_path / "s", cfg, progress=False)
+    stamp = (tmp_path / "s" / "meta.json").stat().st_mtime_ns
+    again = featurize(tiny_model, mini_world / "query", tmp_path / "s", cfg, progress=False)
+    assert (tmp_path / "s" / "meta.json").stat().st_mtime_ns == stamp  # reused, not recomputed
+    _same_store(first, again)
+    with pytest.raises(StoreMismatch, match="sigma"):
+        featurize(tiny_model, mini_world / "query", tmp_path / "s", GradientConfig(proj_dim=32, sigma=0.3))
+    with pytest.raises(StoreMismatch, match="dataset"):
+        featurize(tiny_model, mini_world / "eval", tmp_path / "s", cfg, progress=False)
+    other = featurize(
+        tiny_model,
+        mini_world / "query",
+        tmp_path / "s",
+        GradientConfig(proj_dim=32, sigma=0.3),
+        overwrite=True,
+    )
+    assert other.meta["gradient"]["sigma"] == 0.3 and not np.array_equal(other.vectors, first.vectors)
+
+
+def test_killed_run_resumes_bit_identical(model_dir, mini_world, tmp_path):
+    """SIGKILL a featurize run part-way, check refusals and the lock, resume: same bits as a clean run."""
+    pool = mini_world / "pool"
+    common = ("--model", model_dir, "--data", pool, "--proj-dim", 64, "--noise-draws", 3, "--batch-size", 2)
+    common += ("--no-cache", "--workers", 0, "--quiet")
+    assert _cli("featurize", *common, "--out", tmp_path / "clean") == 0
+    killed = tmp_path / "killed"
+    proc = _run(sys.executable, "-m", "motive", "featurize", *common, "--out", killed)
+    journal = killed / "work" / "rank-00000.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stdout.read()
+    assert not (killed / "meta.json").exists() and (killed / "work" / "plan.json").is_file()
+    with open(journal, "a") as fh:  # a kill in the middle of a line leaves half a record
+        fh.write('{"id": 9, "vid')
+    with pytest.raises(FileNotFoundError, match="interrupted"):
+        Store.open(killed)
+    assert _cli("featurize", *common, "--out", killed, "--sigma", 0.3) == 2  # other settings: refused
+    with open(killed / "work" / "rank-00000.lock", "a") as held:  # another writer holds the lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StoreLocked):
+            featurize(
+                tiny_model_from(model_dir),
+                pool,
+                killed,
+                GradientConfig(proj_dim=64, noise_draws=3),
+                batch_size=2,
+            )
+    assert _cli("featurize", *common, "--out", killed) == 0
+    _same_store(Store.open(tmp_path / "clean"), Store.open(killed))
+    assert not (killed / "work").exists()
+
+
+def tiny_model_from(path):
+    from motive.models.wan import VideoModel
+
+    return VideoModel.from_pretrained(path)
+
+
+def test_two_torchrun_ranks_equal_one_process(model_dir, mini_world, tmp_path):
+    """torchrun gives each rank OMP_NUM_THREADS=1; at that same thread count one process gives the
+    same bits. (A different thread count changes BLAS summation order: equal to fp32 rounding only.)"""
+    args = (
+        "featurize",
+        "--model",
+        model_dir,
+        "--data",
+        mini_world / "pool",
+        "--proj-dim",
+        64,
+        "--batch-size",
+        2,
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = _run(sys.executable, "-m", "motive", *args, "--out", tmp_path / "one", "--workers", 0, env=env)
+    assert one.wait(timeout=600) == 0, one.stdout.read()
+    torchrun = Path(sys.executable).with_name("torchrun")
+    two = _run(
+        torchrun, "--standalone", "--nproc_per_node", 2, "-m", "motive", *args, "--out", tmp_path / "two"
+    )
+    assert two.wait(timeout=600) == 0, two.stdout.read()
+    merged = Store.open(tmp_path / "two")
+    assert [s["file"] for s in merged.meta["shards"]] == [
+        "shard-00000-of-00002.npy",
+        "shard-00001-of-00002.npy",
+    ]
+    assert merged.index["shard"].tolist() == [0, 0, 1, 1, 0, 0, 1, 1, 0, 0]  # chunks of 2 dealt round-robin
+    _same_store(Store.open(tmp_path / "one"), merged)
+    assert _cli(*args, "--out", tmp_path / "threads", "--quiet") == 0  # this process: other thread count
+    np.testing.assert_allclose(Store.open(tmp_path / "threads").vectors, merged.vectors, atol=1e-6)
+
+
+def test_separate_jobs_merge_and_info(model_dir, mini_world, tmp_path, capsys):
+    store = tmp_path / "s"
+    args = ("featurize", "--model", model_dir, "--data", mini_world / "query", "--out", store)
+    args += ("--proj-dim", 32, "--world-size", 2, "--quiet", "--workers", 0)
+    assert _cli(*args, "--rank", 1) == 0
+    assert "merge" in capsys.readouterr().out
+    assert _cli("store", "info", store) == 0
+    assert "in progress" in capsys.readouterr().out
+    assert _cli("store", "merge", store) == 2
+    assert "rank(s) [0] of 2 have not finished" in capsys.readouterr().err
+    assert _cli(*args, "--rank", 0) == 0  # the last job to finish merges
+    assert "10/10 clips featurized" in capsys.readouterr().out
+    assert _cli("store", "info", store, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["state"] == "finished" and summary["clips"] == 10 and summary["status"] == {"ok": 10}
+    assert summary["gradient"]["precision"] == "fp32" and len(summary["shards"]) == 2
+    assert _cli("store", "merge", store) == 0  # merging a finished store is a no-op

@@ -77,6 +77,28 @@ def _load_model(path: str, device: str):
     return VideoModel.from_pretrained(path, device=device)
 
 
+def _ranks(args: argparse.Namespace):
+    """This process's rank: torchrun's process group (started here when WORLD_SIZE > 1), the
+    ``--rank/--world-size`` flags of separately launched jobs, or a single process."""
+    import torch
+    import torch.distributed as dist
+
+    from motive.store import Ranks
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if args.device.startswith("cuda"):
+            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(args.device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo")
+        return Ranks.current()
+    if args.world_size > 1:
+        if not 0 <= args.rank < args.world_size:
+            raise ValueError(f"--rank must be in [0, {args.world_size}), got {args.rank}")
+        return Ranks(args.rank, args.world_size)
+    return Ranks()
+
+
 def _cmd_featurize(args: argparse.Namespace) -> int:
     from motive.gradients import GradientConfig
     from motive.store import featurize
@@ -90,21 +112,56 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
         params=args.params.split(",") if args.params else None,
         proj_dim=args.proj_dim,
         proj_seed=args.proj_seed,
+        max_block=args.max_block,
+        precision=args.precision,
     )
-    store = featurize(
-        _load_model(args.model, args.device),
-        args.data,
-        args.out,
-        config,
-        use_cache=not args.no_cache,
-        progress=not args.quiet,
-    )
-    ok = int(store.ok.sum())
-    print(
-        f"{args.out}: {ok}/{len(store.index)} clips featurized into {store.vectors.shape[1]}-dim unit vectors"
-    )
-    for _, row in store.index[~store.ok].iterrows():
-        print(f"  failed: {row['video']}: {row['error']}")
+    ranks = _ranks(args)
+    try:
+        store = featurize(
+            _load_model(args.model, args.device),
+            args.data,
+            args.out,
+            config,
+            use_cache=not args.no_cache,
+            progress=not args.quiet,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            ranks=ranks,
+            overwrite=args.overwrite,
+        )
+    finally:
+        if ranks.group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if store is None:
+        print(
+            f"{args.out}: rank {ranks.rank} of {ranks.world} done; `motive store merge {args.out}` when all are"
+        )
+        return 0
+    if ranks.rank == 0:
+        ok = int(store.ok.sum())
+        print(
+            f"{args.out}: {ok}/{len(store.index)} clips featurized into {store.vectors.shape[1]}-dim unit vectors"
+        )
+        for _, row in store.index[~store.ok].iterrows():
+            print(f"  failed: {row['video']}: {row['error']}")
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    from motive.store import info, merge
+
+    if args.action == "merge":
+        store = merge(args.store)
+        print(f"{args.store}: merged {len(store.shards)} shard(s), {len(store.index)} clips")
+        return 0
+    summary = info(args.store)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    for key, value in summary.items():
+        print(f"{key:>15}: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
     return 0
 
 
@@ -248,8 +305,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--proj-dim", type=int, default=512, help="Fastfood output dimension D'")
     p.add_argument("--proj-seed", type=int, default=0, help="Fastfood seed")
+    p.add_argument("--max-block", type=int, default=2**16, help="Fastfood block length (a power of two)")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help="forward/backward precision (paper: bf16)",
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per chunk (VAE batch, resume unit)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="data-loading processes (default: spare cores, ≤ 4)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a store with other settings at --out")
+    p.add_argument("--rank", type=int, default=0, help="this job's rank, for jobs launched without torchrun")
+    p.add_argument("--world-size", type=int, default=1, help="number of such jobs (torchrun sets it itself)")
     _finish(p, _cmd_featurize, device=True)
+
+    p = sub.add_parser("store", help="inspect a feature store, or merge the shards of a multi-job run")
+    p.add_argument(
+        "action", choices=["info", "merge"], help="info: what the store holds; merge: join rank shards"
+    )
+    p.add_argument("store", help="feature store folder")
+    p.add_argument("--json", action="store_true", help="info as JSON")
+    p.set_defaults(func=_cmd_store)
 
     p = sub.add_parser("attribute", help="score a feature store against query clips and select the top clips")
     p.add_argument("--model", required=True, help="the model the store was built with")
@@ -311,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_libraries()
+    from motive.store import StoreError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:  # our errors carry the file and the reason
+    except (ValueError, FileNotFoundError, StoreError) as exc:  # our errors carry the file and the reason
         print(f"motive {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -80,12 +80,8 @@ class DemoConfig:
 
 
 def _store(model, data, path: Path, config: GradientConfig, progress: bool) -> Store:
-    """Featurize ``data`` into ``path`` unless a finished store with the same settings is there."""
-    if (path / "meta.json").is_file():
-        store = Store.open(path)
-        if GradientConfig.from_meta(store.meta) == config:
-            return store
-    return featurize(model, data, path, config, progress=progress)
+    """Featurize ``data`` into ``path``, reusing a finished store with the same settings and data."""
+    return featurize(model, data, path, config, progress=progress, overwrite=True)
 
 
 def _stage(log, name: str, timings: dict, start: float) -> float:
@@ -199,7 +195,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     n_sub = min(config.spearman_clips, len(pool))
     exact_pool = exact_unit_gradients(model, pool, g0, list(range(n_sub)), progress)
     exact_q = exact_unit_gradients(model, queries, g0, list(range(len(queries))), progress)
-    exact = (exact_pool @ exact_q.T).numpy()  # [n_sub, Q]
+    exact = (exact_pool.double() @ exact_q.double().T).numpy()  # [n_sub, Q], fp64 sums over D
     projected = scores["motive"][0][:n_sub]
     # a query without motion (static) has W̃ ≡ 0, hence a zero gradient and a constant column: no ranking
     rhos = np.array([spearman(exact[:, q], projected[:, q]) for q in range(exact.shape[1])])

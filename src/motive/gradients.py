@@ -9,18 +9,26 @@ tensor ε_fix shared by every clip and query:
 with P the block-wise Fastfood map. ``noise_draws = K > 1`` averages the unit projected gradients over
 K shared (σ, ε_k) pairs (the paper's Eq. 6 common-randomness form; K = 1 is its default).
 ``use_mask = False`` is the paper's "w/o MM" ablation (W̃ ≡ 1).
+
+Features are projected while backward runs: a post-accumulate-grad hook on every chosen parameter
+hands its gradient to a ``StreamingProjector`` and frees it, so the flat gradient [D] is never built.
+``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting); projection
+always accumulates in fp32.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig
-from motive.projection import Fastfood, l2_normalise
+from motive.projection import Fastfood, StreamingProjector, l2_normalise
 from motive.training import per_sample_loss
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -36,7 +44,14 @@ class GradientConfig:
     proj_dim: int = 512
     proj_seed: int = 0
     max_block: int = 2**16  # blocks of 65536 stay in cache: 2.5× faster per clip than 2**20 (README)
+    precision: str = "fp32"  # or "bf16": autocast for forward/backward, fp32 projection
     mask: MaskConfig = field(default_factory=MaskConfig)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.noise_draws < 1:
+            raise ValueError("noise_draws must be ≥ 1")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -51,6 +66,7 @@ class GradientConfig:
     def from_meta(cls, meta: dict) -> GradientConfig:
         """The settings a feature store was built with (its ``meta.json``)."""
         g = dict(meta["gradient"])
+        g.setdefault("precision", "fp32")  # stores written before the setting existed
         p = meta["projection"]
         return cls(
             **{k: v for k, v in g.items() if k != "mask"},
@@ -70,8 +86,6 @@ def common_noise(latent_shape: tuple[int, ...], seed: int, draws: int) -> list[t
 class GradientFeaturizer:
     """Turns (latent, text, mask) of one clip into its gradient and its unit projected feature."""
 
-    stack_bytes = 2**28  # project stacked gradients when they take at most 256 MiB
-
     def __init__(
         self, model: VideoModel, config: GradientConfig, latent_shape: tuple[int, int, int, int], frames: int
     ):
@@ -84,7 +98,10 @@ class GradientFeaturizer:
         self.noise = [
             e.to(model.device) for e in common_noise(self.latent_shape, config.noise_seed, config.noise_draws)
         ]
-        self.projection = Fastfood(self.dim, config.proj_dim, config.proj_seed, config.max_block)
+        self.projection = Fastfood(
+            self.dim, config.proj_dim, config.proj_seed, config.max_block, device=model.device
+        )
+        self.stream = StreamingProjector(self.projection, [p.numel() for _, p in self.params])
         chosen = {id(p) for _, p in self.params}
         for p in model.transformer.parameters():
             p.requires_grad_(id(p) in chosen)
@@ -95,34 +112,58 @@ class GradientFeaturizer:
         """L_mot of one clip: h [1, C, f, h, w], text [1, L, D], weight [1, f, h, w] or None → scalar."""
         sigma = torch.full((1,), self.config.sigma, device=h.device)
         w = weight if self.config.use_mask else None
-        loss = per_sample_loss(self.model, h, text, sigma, self.noise[draw][None], w)[0]
+        dtype = PRECISIONS[self.config.precision]
+        with torch.autocast(h.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = per_sample_loss(self.model, h, text, sigma, self.noise[draw][None], w)[0].float()
         return loss / self.frames if self.config.frame_norm else loss
 
     def gradient(
         self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0
     ) -> torch.Tensor:
-        """The flat gradient g [D] over the chosen parameters, in parameter order (fp32)."""
+        """The flat gradient g [D] over the chosen parameters, in parameter order (fp32). The exact
+        reference: it materialises g, which ``feature`` never does."""
         tensors = [p for _, p in self.params]
-        grads = torch.autograd.grad(self.loss(h, text, weight, draw), tensors)
-        return torch.cat([g.reshape(-1).float() for g in grads])
+        grads = torch.autograd.grad(self.loss(h, text, weight, draw), tensors, allow_unused=True)
+        return torch.cat(
+            [
+                (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                for g, p in zip(grads, tensors)
+            ]
+        )
+
+    @contextmanager
+    def _hooks(self):
+        """While active, each chosen parameter's gradient goes to the projector and is then freed."""
+
+        def make(i: int):
+            def hook(p: torch.Tensor) -> None:
+                self.stream.add(i, p.grad)
+                p.grad = None
+
+            return hook
+
+        handles = [p.register_post_accumulate_grad_hook(make(i)) for i, (_, p) in enumerate(self.params)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def projected_gradient(
+        self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0
+    ) -> tuple[torch.Tensor, float]:
+        """P·g [D'] (fp32) and ‖g‖, projected during backward without materialising g."""
+        for _, p in self.params:
+            p.grad = None
+        self.stream.reset()
+        with self._hooks():
+            self.loss(h, text, weight, draw).backward()
+        return self.stream.result(), self.stream.sq_norm**0.5
 
     def feature(
         self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None
     ) -> tuple[torch.Tensor, float]:
         """Unit projected feature [D'] (averaged over noise draws) and the first draw's gradient norm."""
-        vecs, norms = self.features([(h, text, weight)])
-        return vecs[0], norms[0]
-
-    def features(self, batch: list[tuple]) -> tuple[torch.Tensor, list[float]]:
-        """``feature`` for several clips [(h, text, weight), ...] → ([B, D'], norms). Gradients are taken
-        one clip at a time (B = 1 backward passes); their projection runs on the stacked gradients when
-        they fit in ``stack_bytes`` (much faster per clip), else one by one."""
-        K = self.config.noise_draws
-        grads = [self.gradient(h, text, w, k) for h, text, w in batch for k in range(K)]  # B·K × [D]
-        norms = [float(grads[i * K].norm()) for i in range(len(batch))]
-        if len(grads) * self.dim * 4 <= self.stack_bytes:
-            projected = self.projection(torch.stack(grads))  # [B·K, D']
-        else:
-            projected = torch.cat([self.projection(g[None]) for g in grads])
-        unit = l2_normalise(projected).view(len(batch), K, -1).sum(dim=1)  # average of unit vectors
-        return l2_normalise(unit), norms
+        draws = [self.projected_gradient(h, text, weight, k) for k in range(self.config.noise_draws)]
+        unit = l2_normalise(torch.stack([v for v, _ in draws])).sum(dim=0)  # [D'], sum of unit vectors
+        return l2_normalise(unit[None])[0], draws[0][1]

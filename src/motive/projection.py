@@ -11,6 +11,11 @@ E‖P_j x‖² = ‖x‖². A vector longer than one block is split into blocks 
 block gets its own independently seeded (B, Π, G, S, R), and the projections are SUMMED: P = [P_1 …
 P_m] is still a JL map. All randomness comes from one seed and is generated on the CPU, so the same
 seed gives the same matrix on any device.
+
+``StreamingProjector`` builds P·g from pieces of g that arrive in any order (one parameter's gradient
+at a time, from backward hooks), so a model's flat gradient is never materialised. Per-block results
+are kept and summed in block order at the end, so streaming and whole-vector projection agree to fp32
+rounding whatever order the pieces come in.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (matmul, BLAS-fast)
+CHUNK_BLOCKS = 16  # blocks projected together (bounds the temporaries to 16 blocks)
 
-def fwht(x: torch.Tensor) -> torch.Tensor:
-    """Unnormalised fast Walsh–Hadamard transform along the last dim (a power of two). [..., n] → [..., n]."""
-    n = x.shape[-1]
-    if n & (n - 1):
-        raise ValueError(f"FWHT length must be a power of two, got {n}")
+
+def fwht_butterfly(x: torch.Tensor) -> torch.Tensor:
+    """Reference radix-2 butterflies, unnormalised, along the last dim (a power of two)."""
+    n = _check_pow2(x.shape[-1])
     lead = x.shape[:-1]
     y = x.reshape(-1, n)
     h = 1
@@ -36,6 +42,47 @@ def fwht(x: torch.Tensor) -> torch.Tensor:
         y = torch.stack((a + b, a - b), dim=2)
         h *= 2
     return y.reshape(*lead, n)
+
+
+_HADAMARD: dict[tuple[int, torch.dtype, str], torch.Tensor] = {}
+
+
+def hadamard(m: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The Sylvester Hadamard matrix ``[m, m]`` (cached per dtype/device)."""
+    key = (m, dtype, str(device))
+    if key not in _HADAMARD:
+        h = torch.ones(1, 1, dtype=dtype)
+        while h.shape[0] < m:
+            h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+        _HADAMARD[key] = h.to(device)
+    return _HADAMARD[key]
+
+
+def fwht(x: torch.Tensor, factor: int = HADAMARD_FACTOR) -> torch.Tensor:
+    """Unnormalised fast Walsh–Hadamard transform along the last dim (a power of two). [..., n] → [..., n].
+
+    H_n = H_m ⊗ H_m ⊗ … (Kronecker), so the transform is a few matmuls by a small H_m along
+    successive factors of n — 3–4× faster than butterflies on CPU and a GEMM on GPU.
+    """
+    n = _check_pow2(x.shape[-1])
+    lead = x.shape[:-1]
+    y = x.reshape(-1, n)
+    rows, inner = y.shape[0], 1  # `inner` = product of the factors already transformed
+    while inner < n:
+        m = min(factor, n // inner)
+        h = hadamard(m, y.dtype, y.device)
+        if inner == 1:
+            y = y.reshape(-1, m) @ h  # H is symmetric
+        else:
+            y = torch.matmul(h, y.reshape(rows * (n // (m * inner)), m, inner))
+        inner *= m
+    return y.reshape(*lead, n)
+
+
+def _check_pow2(n: int) -> int:
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"FWHT length must be a power of two, got {n}")
+    return n
 
 
 def next_pow2(n: int) -> int:
@@ -49,7 +96,7 @@ class FastfoodSpec:
     d_in: int
     d_out: int = 512
     seed: int = 0
-    max_block: int = 2**20
+    max_block: int = 2**16
 
     @property
     def block(self) -> int:
@@ -64,27 +111,48 @@ class FastfoodSpec:
         return {"type": "fastfood", **asdict(self), "block": self.block, "num_blocks": self.num_blocks}
 
 
-@dataclass
-class _Block:
-    signs: torch.Tensor  # [n] ±1 (B)
-    perm: torch.Tensor  # [n] permutation (Π)
-    gauss: torch.Tensor  # [n] (G)
-    scale: torch.Tensor  # [D'] (S on the kept rows, times the global 1/sqrt(D'·n))
-    rows: torch.Tensor  # [D'] kept row indices (R)
+def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ...]:
+    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, j]))
+    signs = rng.integers(0, 2, n).astype(np.int8) * 2 - 1
+    perm = rng.permutation(n)
+    gauss = rng.standard_normal(n)
+    chi = np.sqrt(rng.chisquare(n, n))
+    rows = np.sort(rng.choice(n, size=d, replace=False))
+    # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the kept D'
+    # rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
+    scale = chi / np.linalg.norm(gauss) / math.sqrt(d * n)
+    return signs, perm, gauss, scale[rows], rows
 
 
 class Fastfood:
     """``Fastfood(d_in, d_out, seed)``: callable on ``[N, d_in]`` → ``[N, d_out]`` (float32).
 
-    ``project_block(x_j, j)`` projects one block's slice; summing over blocks equals ``__call__``, which
-    is how a gradient can be projected piece by piece without ever being flattened in full.
+    The per-block randomness is generated lazily on the CPU and kept on the projection's device in
+    compact form (int8 signs, int32 permutation, fp32 Gaussians: 9 bytes per input coordinate, the
+    price of never regenerating it). ``block_outputs`` projects whole blocks; summing them in block
+    order is ``__call__``.
     """
 
-    def __init__(self, d_in: int, d_out: int = 512, seed: int = 0, max_block: int = 2**20):
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int = 512,
+        seed: int = 0,
+        max_block: int = 2**16,
+        device: torch.device | str = "cpu",
+    ):
         if d_in < 1 or d_out < 1:
             raise ValueError("d_in and d_out must be positive")
         self.spec = FastfoodSpec(d_in, d_out, seed, max_block)
-        self._blocks: dict[int, _Block] = {}
+        self.device = torch.device(device)
+        m, n, d = self.spec.num_blocks, self.spec.block, d_out
+        self._signs = torch.empty(m, n, dtype=torch.int8, device=self.device)  # [m, n] B
+        self._perm = torch.empty(m, n, dtype=torch.int32, device=self.device)  # [m, n] Π
+        self._gauss = torch.empty(m, n, device=self.device)  # [m, n] G
+        self._scale = torch.empty(m, d, device=self.device)  # [m, D'] S·R and 1/sqrt(D'·n)
+        self._rows = torch.empty(m, d, dtype=torch.int64, device=self.device)  # [m, D'] R
+        self._ready = np.zeros(m, bool)
 
     @property
     def d_in(self) -> int:
@@ -94,58 +162,136 @@ class Fastfood:
     def d_out(self) -> int:
         return self.spec.d_out
 
-    def _block(self, j: int) -> _Block:
-        if j not in self._blocks:
-            n, d = self.spec.block, self.spec.d_out
-            ss = np.random.SeedSequence([self.spec.seed, j])
-            rng = np.random.default_rng(ss)
-            signs = rng.integers(0, 2, n).astype(np.float32) * 2 - 1
-            perm = rng.permutation(n)
-            gauss = rng.standard_normal(n)
-            chi = np.sqrt(rng.chisquare(n, n))
-            rows = np.sort(rng.choice(n, size=d, replace=False))
-            # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the
-            # kept D' rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
-            scale = chi / np.linalg.norm(gauss) / math.sqrt(d * n)
-            self._blocks[j] = _Block(
-                torch.from_numpy(signs),
-                torch.from_numpy(perm),
-                torch.from_numpy(gauss.astype(np.float32)),
-                torch.from_numpy(scale[rows].astype(np.float32)),
-                torch.from_numpy(rows),
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the projection's randomness."""
+        return sum(
+            t.numel() * t.element_size()
+            for t in (self._signs, self._perm, self._gauss, self._scale, self._rows)
+        )
+
+    def _prepare(self, j0: int, j1: int) -> None:
+        for j in range(j0, j1):
+            if not self._ready[j]:
+                parts = _block_randomness(self.spec.seed, j, self.spec.block, self.spec.d_out)
+                for dst, src in zip((self._signs, self._perm, self._gauss, self._scale, self._rows), parts):
+                    dst[j] = torch.from_numpy(src).to(dst.dtype)
+                self._ready[j] = True
+
+    def block_outputs(self, x: torch.Tensor, j0: int) -> torch.Tensor:
+        """Project consecutive whole blocks ``x [..., J, block]`` (blocks j0 … j0+J−1) → ``[..., J, D']``."""
+        lead, J, n = x.shape[:-2], x.shape[-2], self.spec.block
+        if x.shape[-1] != n or j0 < 0 or j0 + J > self.spec.num_blocks:
+            raise ValueError(
+                f"expected [..., J, {n}] for blocks {j0}..{j0 + J - 1} of {self.spec.num_blocks}"
             )
-        return self._blocks[j]
+        self._prepare(j0, j0 + J)
+        sl = slice(j0, j0 + J)
+        y = fwht(x.float().to(self.device) * self._signs[sl])  # [..., J, n]
+        perm = self._perm[sl].long().expand(*lead, J, n)
+        y = fwht(torch.gather(y, -1, perm) * self._gauss[sl])
+        rows = self._rows[sl].expand(*lead, J, self.spec.d_out)
+        return torch.gather(y, -1, rows) * self._scale[sl]  # [..., J, D']
 
     def project_block(self, x: torch.Tensor, j: int) -> torch.Tensor:
         """Project the j-th block slice ``[N, ≤ block]`` (zero-padded to the block) → ``[N, d_out]``."""
-        b = self._block(j)
         n = self.spec.block
-        x = x.float()
         if x.shape[-1] < n:
-            x = torch.nn.functional.pad(x, (0, n - x.shape[-1]))
-        dev = x.device
-        y = fwht(x * b.signs.to(dev))
-        y = y[:, b.perm.to(dev)] * b.gauss.to(dev)
-        y = fwht(y)
-        return y[:, b.rows.to(dev)] * b.scale.to(dev)
+            x = torch.nn.functional.pad(x.float(), (0, n - x.shape[-1]))
+        return self.block_outputs(x[:, None], j)[:, 0]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, d_in]`` → ``[N, d_out]``."""
         if x.ndim != 2 or x.shape[1] != self.d_in:
             raise ValueError(f"expected [N, {self.d_in}], got {tuple(x.shape)}")
-        n = self.spec.block
-        out = torch.zeros(x.shape[0], self.d_out, device=x.device)
-        for j in range(self.spec.num_blocks):
-            out += self.project_block(x[:, j * n : (j + 1) * n], j)
-        return out
+        n, m = self.spec.block, self.spec.num_blocks
+        if x.shape[1] < n * m:
+            x = torch.nn.functional.pad(x.float(), (0, n * m - x.shape[1]))
+        blocks = x.reshape(x.shape[0], m, n)  # [N, m, n]
+        outs = [self.block_outputs(blocks[:, j : j + CHUNK_BLOCKS], j) for j in range(0, m, CHUNK_BLOCKS)]
+        return torch.cat(outs, dim=1).sum(dim=1)  # [N, D'], summed in block order
 
     def dense(self) -> torch.Tensor:
         """The explicit matrix ``[d_out, d_in]`` (small d_in only; used by tests to prove equality)."""
         if self.d_in > 2**14:
             raise ValueError("dense() is for small d_in (≤ 16384)")
-        return self(torch.eye(self.d_in)).T.contiguous()
+        return self(torch.eye(self.d_in, device=self.device)).T.contiguous()
+
+
+class StreamingProjector:
+    """Accumulates ``P·g`` from pieces of the flat vector g that arrive in any order.
+
+    ``sizes[i]`` is the length of piece i (a parameter's gradient) in g's layout. ``add(i, piece)``
+    projects every block the piece covers entirely at once and parks the edges of blocks it shares
+    with other pieces until those are complete. Memory beyond the projection's randomness: the blocks
+    straddling pieces still missing (at most two per missing piece, in practice a handful) plus up
+    to ``CHUNK_BLOCKS`` blocks in flight.
+    """
+
+    def __init__(self, projection: Fastfood, sizes: list[int]):
+        if sum(sizes) != projection.d_in:
+            raise ValueError(f"pieces sum to {sum(sizes)}, the projection takes {projection.d_in}")
+        self.projection = projection
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.peak_pending = 0  # most parked blocks at once (memory check)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new vector."""
+        spec = self.projection.spec
+        self._out = torch.zeros(spec.num_blocks, spec.d_out, device=self.projection.device)  # [m, D']
+        self._pending: dict[int, tuple[torch.Tensor, int]] = {}  # block → (buffer [n], filled)
+        self._seen = np.zeros(len(self.offsets) - 1, bool)
+        self.sq_norm = 0.0
+
+    def add(self, i: int, piece: torch.Tensor) -> None:
+        """Piece i of the vector (any shape; flattened in row-major order)."""
+        n = self.projection.spec.block
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        g = piece.detach().reshape(-1).float().to(self.projection.device)
+        if g.numel() != hi - lo:
+            raise ValueError(f"piece {i} has {g.numel()} values, expected {hi - lo}")
+        if self._seen[i]:
+            raise ValueError(f"piece {i} was already added")
+        self._seen[i] = True
+        self.sq_norm += float(g.double().pow(2).sum())
+        first_full, last_full = -(-lo // n), hi // n  # blocks [first_full, last_full) lie inside the piece
+        if first_full < last_full:
+            inner = g[first_full * n - lo : last_full * n - lo].view(-1, n)  # [J, n]
+            for j in range(first_full, last_full, CHUNK_BLOCKS):
+                k = min(j + CHUNK_BLOCKS, last_full)
+                self._store(j, self.projection.block_outputs(inner[j - first_full : k - first_full], j))
+            edges = {lo // n, (hi - 1) // n} - set(range(first_full, last_full))
+        else:
+            edges = set(range(lo // n, (hi - 1) // n + 1))
+        for j in sorted(edges):
+            a, b = max(lo, j * n), min(hi, (j + 1) * n)
+            buf, filled = self._pending.get(j, (None, 0))
+            if buf is None:
+                buf = torch.zeros(n, device=self.projection.device)
+            buf[a - j * n : b - j * n] = g[a - lo : b - lo]
+            self._pending[j] = (buf, filled + b - a)
+            if filled + b - a == self._block_len(j):
+                self._store(j, self.projection.block_outputs(self._pending.pop(j)[0][None], j))
+        self.peak_pending = max(self.peak_pending, len(self._pending))
+
+    def _block_len(self, j: int) -> int:
+        n = self.projection.spec.block
+        return min(n, self.projection.d_in - j * n)
+
+    def _store(self, j0: int, out: torch.Tensor) -> None:
+        self._out[j0 : j0 + out.shape[0]] = out
+
+    def result(self) -> torch.Tensor:
+        """``P·g`` [D']; pieces never added count as zeros (parameters that got no gradient)."""
+        for j in sorted(self._pending):
+            self._store(j, self.projection.block_outputs(self._pending[j][0][None], j))
+        self._pending.clear()
+        return self._out.sum(dim=0)  # blocks never touched are zero rows
 
 
 def l2_normalise(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Rows to unit length (zero rows stay zero)."""
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
+    """Rows to unit length (zero rows stay zero). The norm is summed in float64: torch's fp32 CPU
+    ``norm`` is ~1e-4 too small on million-long gradients, enough to skew exact cosines."""
+    norm = x.double().pow(2).sum(dim=-1, keepdim=True).sqrt().clamp_min(eps)
+    return (x.double() / norm).to(x.dtype)

@@ -173,7 +173,9 @@ def attribute(
             )
         gcfg = GradientConfig.from_meta(store.meta)
         target = StandardiseTarget(**store.meta["standardise"])
-        qstore = featurize(model, queries, out / "query_store", gcfg, target, progress=progress)
+        qstore = featurize(
+            model, queries, out / "query_store", gcfg, target, progress=progress, overwrite=True
+        )
         check_compatible(store.meta, qstore.meta, "query store")
         scores = cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors))
         extra["use_mask"] = gcfg.use_mask

@@ -26,6 +26,9 @@ class VideoError(ValueError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
+    def __reduce__(self):  # picklable, so it can come back from a data-loading worker
+        return (type(self), (self.path, self.reason))
+
 
 @dataclass
 class Video:
