@@ -97,3 +97,11 @@ def test_streaming_pieces_in_any_order_equal_the_whole(order):
         stream.add(int(idx[1]), pieces[idx[1]])  # twice
     with pytest.raises(ValueError):
         StreamingProjector(ff, sizes[:-1])
+
+
+def test_prepare_all_gives_the_lazy_randomness():
+    x = torch.randn(2, 5000)
+    lazy, eager = Fastfood(5000, 16, seed=4, max_block=1024), Fastfood(5000, 16, seed=4, max_block=1024)
+    eager.prepare_all()
+    assert eager.nbytes == lazy.nbytes
+    torch.testing.assert_close(eager(x), lazy(x), rtol=0, atol=0)

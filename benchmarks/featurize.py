@@ -1,0 +1,179 @@
+"""Featurize overhead and memory as the model grows (tiny → ~10M → ~100M parameters), CPU.
+
+For each model size (the tiny Wan config scaled up; random init), on one clip's latent — the demo's
+17×64×64 (80 tokens) and a larger 33×256×256 (2304 tokens):
+- ``bare``: forward + backward of the motion-weighted loss, gradients left in ``.grad`` (what any
+  training step pays);
+- ``feature``: ``GradientFeaturizer.feature`` — the same forward + backward with every parameter's
+  gradient projected by streaming Fastfood inside the backward hooks (D' = 512) and freed;
+- ``store``: wall time per clip of ``motive.store.featurize`` over a 16-clip dataset with cached
+  inputs (journal, text encoding and bookkeeping included; tiny and 10M only).
+``overhead_ratio`` = feature ÷ bare (median of repeats; the JSON's top-level figure is the worst
+case); ``store_overhead_ratio`` = store ÷ bare.
+Peak memory runs in separate subprocesses (ru_maxrss above the loaded-model baseline), with the
+projection's own bytes (its randomness plus parked blocks) as a share of the featurize peak.
+Runs with no arguments; prints a table and, as its last line, one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = {  # name → TinyConfig overrides
+    "tiny": {},
+    "10M": {"dim": 384, "heads": 6, "layers": 6, "ffn": 1024},
+    "100M": {"dim": 1024, "heads": 8, "layers": 8, "ffn": 2816},
+}
+CLIPS = {"17x64x64": (17, 64, 64), "33x256x256": (33, 256, 256)}  # the demo's clips; a larger input
+CASES = [
+    ("tiny", "17x64x64"),
+    ("10M", "17x64x64"),
+    ("100M", "17x64x64"),
+    ("tiny", "33x256x256"),
+    ("10M", "33x256x256"),
+]
+STORE_CASES = {("tiny", "17x64x64"), ("10M", "17x64x64")}
+REPEATS = 5
+
+
+def _setup(size: str, clip: str = "17x64x64"):
+    import torch
+
+    from motive.cli import _quiet_libraries
+    from motive.gradients import GradientConfig, GradientFeaturizer
+    from motive.models.tiny import TinyConfig, build_tiny_model
+
+    _quiet_libraries()
+    torch.manual_seed(0)
+    model = build_tiny_model(TinyConfig(**SIZES[size]), seed=0)
+    frames, height, width = CLIPS[clip]
+    shape = model.latent_shape(frames, height, width)
+    feat = GradientFeaturizer(model, GradientConfig().for_model(model), shape, frames=frames)
+    h = torch.randn(1, *shape)  # [1, C, f, h, w]
+    w = torch.rand(1, *shape[1:])  # [1, f, h, w]
+    text = model.encode_text(["a red ball bouncing on a checkered floor"])
+    return model, feat, (h, text, w)
+
+
+def _bare(feat, inputs) -> None:
+    for _, p in feat.params:
+        p.grad = None
+    feat.loss(*inputs).backward()
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_case(size: str, kind: str) -> dict:
+    model, feat, inputs = _setup(size)
+    if kind == "feature":
+        feat.projection.prepare_all()  # randomness counts as projection memory
+    base = _rss_mb() - (feat.projection.nbytes / 2**20 if kind == "feature" else 0)
+    (_bare if kind == "bare" else lambda f, x: f.feature(*x))(feat, inputs)
+    out = {"peak_extra_mb": _rss_mb() - base, "params": model.num_parameters()}
+    if kind == "feature":
+        n = feat.projection.spec.block
+        out["projection_mb"] = (feat.projection.nbytes + feat.stream.peak_pending * n * 4) / 2**20
+    return out
+
+
+def _timing(size: str, clip: str) -> dict:
+    model, feat, inputs = _setup(size, clip)
+    feat.feature(*inputs)  # warm up (and build the projection's randomness)
+    _bare(feat, inputs)
+    bare, feature = [], []
+    for _ in range(REPEATS):  # interleaved, so load changes hit both alike
+        t = time.perf_counter()
+        _bare(feat, inputs)
+        bare.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        feat.feature(*inputs)
+        feature.append(time.perf_counter() - t)
+    out = {
+        "params": model.num_parameters(),
+        "tokens": int(inputs[0][0, 0].numel() // math.prod(model.transformer.config.patch_size)),
+        "bare_s": statistics.median(bare),
+        "feature_s": statistics.median(feature),
+    }
+    if (size, clip) in STORE_CASES:
+        out["store_s_per_clip"] = _store_per_clip(model)
+    return out
+
+
+def _store_per_clip(model) -> float:
+    from motive.data.synthetic import WorldConfig, write_split
+    from motive.gradients import GradientConfig
+    from motive.store import featurize
+
+    tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
+    os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
+    write_split(WorldConfig(seed=0, pool_clips=16), "pool", tmp / "pool", progress=False)
+    featurize(model, tmp / "pool", tmp / "warm", GradientConfig(), progress=False)  # fill the input cache
+    t = time.perf_counter()
+    featurize(model, tmp / "pool", tmp / "timed", GradientConfig(), progress=False, workers=0)
+    return (time.perf_counter() - t) / 16
+
+
+def _sub(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> dict:
+    rows = {}
+    for size, clip in CASES:
+        r = _sub("--timing", size, clip)
+        r["overhead_ratio"] = r["feature_s"] / r["bare_s"]
+        if "store_s_per_clip" in r:
+            r["store_overhead_ratio"] = r["store_s_per_clip"] / r["bare_s"]
+        if clip == "17x64x64":
+            bare, feat = _sub("--memory", size, "bare"), _sub("--memory", size, "feature")
+            r["bare_peak_extra_mb"], r["feature_peak_extra_mb"] = bare["peak_extra_mb"], feat["peak_extra_mb"]
+            r["projection_mb"] = feat["projection_mb"]
+            r["projection_share"] = feat["projection_mb"] / (feat["peak_extra_mb"] + feat["projection_mb"])
+        rows[f"{size}@{clip}"] = r
+    print(
+        f"{'case':>16} {'params':>12} {'tokens':>6} {'bare s':>8} {'feature s':>10} {'ratio':>6} {'store':>6}",
+        end="",
+    )
+    print(f" {'bare MB':>8} {'feat MB':>8} {'proj MB':>8} {'share':>6}")
+    for name, r in rows.items():
+        store = f"{r['store_overhead_ratio']:.2f}" if "store_overhead_ratio" in r else "-"
+        mem = (
+            f" {r['bare_peak_extra_mb']:>8.0f} {r['feature_peak_extra_mb']:>8.0f} {r['projection_mb']:>8.0f}"
+            f" {r['projection_share']:>6.2f}"
+            if "projection_mb" in r
+            else ""
+        )
+        print(
+            f"{name:>16} {r['params']:>12,} {r['tokens']:>6} {r['bare_s']:>8.3f} {r['feature_s']:>10.3f}"
+            f" {r['overhead_ratio']:>6.2f} {store:>6}{mem}"
+        )
+    return {
+        "cases": rows,
+        "overhead_ratio": max(r["overhead_ratio"] for r in rows.values()),  # the worst case
+        "overhead_ratio_by_case": {k: r["overhead_ratio"] for k, r in rows.items()},
+        "store_overhead_ratio": max(
+            r["store_overhead_ratio"] for r in rows.values() if "store_overhead_ratio" in r
+        ),
+        "projection_share": {k: r["projection_share"] for k, r in rows.items() if "projection_share" in r},
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--timing":
+        print(json.dumps(_timing(sys.argv[2], sys.argv[3])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--memory":
+        print(json.dumps(_memory_case(sys.argv[2], sys.argv[3])))
+    else:
+        print(json.dumps(main()))
