@@ -232,6 +232,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_motion(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from motive.data.standardise import StandardiseTarget
+    from motive.motion.mask import MaskConfig
+    from motive.motion.run import RunOptions, run_motion, strides_from_model
+
+    config = MaskConfig(
+        flow=args.flow,
+        preset=args.preset,
+        work_size=args.work_size or None,
+        mode=args.mode,
+        camera_compensation=args.camera_compensation,
+        camera_model=args.camera_model,
+        cut_detection=not args.no_cut_detection,
+        cut_threshold=args.cut_threshold,
+    )
+    spatial, temporal = (
+        strides_from_model(args.model) if args.model else (args.latent_stride, args.temporal_stride)
+    )
+    target = None
+    if args.standardise:
+        target = asdict(StandardiseTarget(args.fps, args.frames, args.height, args.width))
+    options = RunOptions(spatial, temporal, target, args.save_flow, not args.no_preview)
+    table = run_motion(
+        args.inputs,
+        args.out,
+        config,
+        options,
+        workers=args.workers,
+        plugins=tuple(args.plugin),
+        force=args.force,
+        progress=not args.quiet,
+    )
+    done = table["status"] != "error"
+    print(f"{args.out}: {int(done.sum())}/{len(table)} clips -> mask.npy, stats.json, previews; summary.csv")
+    for _, row in table[~done].iterrows():
+        print(f"  failed: {row['source']}: {row['error']}")
+    return 0 if done.any() or table.empty else 1
+
+
 def _finish(p: argparse.ArgumentParser, func, device: bool = False) -> None:
     """The options every long-running subcommand shares, and its handler."""
     if device:
@@ -383,6 +424,59 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="a seconds-long miniature (for tests and smoke checks)"
     )
     _finish(p, _cmd_demo)
+
+    p = sub.add_parser(
+        "motion", help="motion masks, camera/cut statistics and previews of videos, frame folders or datasets"
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="VIDEO_OR_DATASET",
+        help="video files, folders of frames (sorted images) or dataset folders with metadata.csv",
+    )
+    p.add_argument("--out", required=True, help="output folder: one folder per clip plus summary.csv")
+    p.add_argument("--flow", default="dis", help="flow back-end: dis, farneback or a registered name")
+    p.add_argument("--preset", default="fine", help="back-end preset (dis: ultrafast/fast/medium/fine)")
+    p.add_argument(
+        "--work-size", type=int, default=256, help="long side flow is estimated at; 0 = full resolution"
+    )
+    p.add_argument(
+        "--mode",
+        default="consecutive",
+        choices=["consecutive", "anchor"],
+        help="flow f-1 -> f, or from the first frame of the shot (AllTracker-style)",
+    )
+    p.add_argument(
+        "--camera-compensation",
+        action="store_true",
+        help="subtract the fitted camera motion before taking magnitudes (off = the paper)",
+    )
+    p.add_argument("--camera-model", default="homography", choices=["homography", "affine"])
+    p.add_argument("--no-cut-detection", action="store_true", help="read flow across hard cuts as motion")
+    p.add_argument("--cut-threshold", type=float, default=1.0, help="lower finds more (softer) cuts")
+    p.add_argument("--latent-stride", type=int, default=8, help="spatial VAE compression of mask.npy")
+    p.add_argument("--temporal-stride", type=int, default=4, help="temporal VAE compression of mask.npy")
+    p.add_argument("--model", default=None, help="take both strides from this diffusers pipeline folder")
+    p.add_argument(
+        "--standardise",
+        action="store_true",
+        help="first bring each clip to --frames/--fps/--height/--width, as featurize does",
+    )
+    p.add_argument("--frames", type=int, default=81, help="standardised frame count (4n+1)")
+    p.add_argument("--fps", type=float, default=16.0, help="standardised frame rate")
+    p.add_argument("--height", type=int, default=480, help="standardised height (multiple of 16)")
+    p.add_argument("--width", type=int, default=832, help="standardised width (multiple of 16)")
+    p.add_argument("--save-flow", action="store_true", help="also write flow.npy [pairs, H, W, 2] float32")
+    p.add_argument("--no-preview", action="store_true", help="skip preview.mp4 and contact_sheet.png")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="module to import first; it registers a flow back-end with motive.motion.register_flow",
+    )
+    p.add_argument("--force", action="store_true", help="recompute clips whose outputs are up to date")
+    _finish(p, _cmd_motion)
     return parser
 
 

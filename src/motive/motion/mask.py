@@ -3,32 +3,69 @@
 W = (M − min M) / (max M − min M + ζ), min/max over the whole clip; then bilinear to the latent grid
 (spatial ÷8) and causal temporal grouping onto the VAE's latent frames: latent frame 0 ← pixel frame
 0, latent frame k ≥ 1 ← mean of pixel frames 4k−3 … 4k.
+
+``compute_motion`` is the whole stage on real video: flow at a working resolution (any back-end, two
+modes), hard cuts kept out of the mask, optional camera-motion compensation, and the per-clip
+statistics written to ``stats.json``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from motive.motion.flow import flow_magnitudes
+from motive.motion.camera import CAMERA_MODELS, CameraFit, fit_camera, residual_flow
+from motive.motion.cuts import detect_cuts, shot_starts
+from motive.motion.flow import (
+    FlowFn,
+    compose,
+    get_flow,
+    magnitude,
+    resize_frames,
+    to_pixels_of,
+    upsample_flow,
+    work_shape,
+)
 
 ZETA = 1e-6
+MODES = ("consecutive", "anchor")
 
 
 @dataclass(frozen=True)
 class MaskConfig:
-    """How masks are made; recorded with every feature store."""
+    """How masks are made; recorded with every feature store (every field is JSON-plain).
 
-    flow: str = "dis"
-    preset: str = "medium"
+    The defaults reproduce the paper's mask (no camera compensation) with weight-free DIS flow at a
+    256-pixel working resolution; cut detection only changes clips that contain hard cuts.
+    """
+
+    flow: str = "dis"  # "dis", "farneback" or a name given to register_flow (a learned tracker)
+    preset: str = "fine"  # back-end preset: dis ultrafast/fast/medium/fine, farneback fast/medium
     zeta: float = ZETA
     spatial_stride: int | None = (
         None  # None: the model's VAE compression (8 for Wan2.1, 4 for the tiny model)
     )
     temporal_stride: int | None = None  # None: the model's (4 for both)
+    work_size: int | None = 256  # long side flow is estimated at (never upscales); None: full size
+    mode: str = "consecutive"  # "consecutive": f−1 → f; "anchor": first frame of the shot → f
+    camera_compensation: bool = False  # mask the residual after subtracting the fitted camera motion
+    camera_model: str = "homography"  # or "affine"
+    camera_threshold: float = 1.0  # RANSAC inlier distance in working-resolution pixels
+    camera_only_ratio: float = 0.25  # camera_only when residual / raw mean flow is at most this
+    cut_detection: bool = True  # keep the flow across hard cuts out of the mask
+    cut_threshold: float = 1.0  # lower finds more (softer) cuts
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown flow mode {self.mode!r}; choose from {MODES}")
+        if self.camera_model not in CAMERA_MODELS:
+            raise ValueError(f"unknown camera model {self.camera_model!r}; choose from {CAMERA_MODELS}")
+        if self.work_size is not None and self.work_size < 16:
+            raise ValueError(f"work_size must be at least 16 pixels (or None), got {self.work_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,10 +81,154 @@ class MaskConfig:
         return replace(self, spatial_stride=s, temporal_stride=t)
 
 
+@dataclass
+class MotionResult:
+    """What the motion stage found in one clip."""
+
+    weights: np.ndarray  # [F, H, W] float32 pixel-grid W in [0, 1): what latent_mask takes
+    mean_flow: float  # raw mean flow magnitude, full-resolution pixels per frame pair
+    stats: dict  # JSON-plain per-clip statistics (stats.json; keys in README "Motion masks on real video")
+    flow: np.ndarray  # [P, h, w, 2] float32 pair flows at the working resolution, in full-resolution
+    #                   pixels (u, v); pair i is frame i → i+1 (anchor: shot start → i+1); NaN across cuts
+    raw_weights: np.ndarray  # [F, h, w] W without camera compensation, at the working resolution
+
+    def full_flow(self, pair: int) -> np.ndarray:
+        """Flow of one pair on the full-resolution grid ``[H, W, 2]``."""
+        return upsample_flow(self.flow[pair], self.weights.shape[1:])
+
+
 def normalise_clip(mags: np.ndarray, zeta: float = ZETA) -> np.ndarray:
     """Min–max normalise magnitudes ``[F, H, W]`` over the whole clip into [0, 1)."""
     lo, hi = float(mags.min()), float(mags.max())
     return ((mags - lo) / (hi - lo + zeta)).astype(np.float32)
+
+
+def uniformity(weights: np.ndarray) -> float:
+    """Spatial uniformity of a mask ``[F, H, W]``: per frame the participation ratio
+    (mean W)² / mean(W²), i.e. the effective share of the frame that carries the weight (1: uniform,
+    as under a pan; 0.05: concentrated on 5% of the frame), averaged over frames with any weight."""
+    mean = weights.mean(axis=(1, 2), dtype=np.float64)  # [F]
+    mean_sq = np.square(weights, dtype=np.float64).mean(axis=(1, 2))  # [F]
+    some = mean_sq > 0
+    return float((mean[some] ** 2 / mean_sq[some]).mean()) if some.any() else 0.0
+
+
+def _pair_flows(frames: np.ndarray, fn: FlowFn, cuts: list[int], mode: str) -> np.ndarray:
+    """Flows ``[F−1, h, w, 2]`` in pixels of ``frames`` ``[F, h, w, 3]``: pair i ends at frame i+1 and
+    starts at frame i (consecutive) or at the first frame of i+1's shot (anchor, by composing the
+    consecutive flows). Pairs ending on the first frame of a new shot are NaN and never estimated."""
+    n, h, w = frames.shape[:3]
+    out = np.full((max(n - 1, 0), h, w, 2), np.nan, np.float32)
+    starts = shot_starts(n, cuts)
+    for i in range(n - 1):
+        if starts[i + 1] != starts[i]:  # i+1 begins a new shot
+            continue
+        step = fn(frames[i], frames[i + 1])
+        out[i] = step if mode == "consecutive" or starts[i] == i else compose(out[i - 1], step)
+    return out
+
+
+def _frame_magnitudes(mags: np.ndarray, valid: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame magnitudes ``[F, h, w]`` from pair magnitudes ``[F−1, h, w]`` and which frames have
+    one ``[F]``. Consecutive: frame f takes pair f−1 → f, or its forward pair f → f+1 when it has no
+    predecessor in its shot (frame 0, the first frame after a cut). Anchor: the first frame of each
+    shot has not moved from itself (0)."""
+    n = len(mags) + 1
+    out = np.zeros((n, *mags.shape[1:]), np.float32)
+    has = np.zeros(n, bool)
+    for f in range(n):
+        if mode == "anchor":
+            out[f], has[f] = (mags[f - 1] if f >= 1 and valid[f - 1] else 0.0), True
+        elif f >= 1 and valid[f - 1]:
+            out[f], has[f] = mags[f - 1], True
+        elif f < n - 1 and valid[f]:
+            out[f], has[f] = mags[f], True
+    return out, has
+
+
+def _normalised(frame_mags: np.ndarray, has: np.ndarray, zeta: float) -> np.ndarray:
+    """Clip-wide min–max of the frames that have motion; frames without stay 0."""
+    out = np.zeros_like(frame_mags)
+    if has.any():
+        out[has] = normalise_clip(frame_mags[has], zeta)
+    return out
+
+
+def _upsample(weights: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear ``[F, h, w]`` → ``[F, H, W]``, frame by frame into one array (long clips stay lean)."""
+    if weights.shape[1:] == tuple(shape):
+        return weights
+    out = np.empty((len(weights), *shape), np.float32)
+    for f, w in enumerate(weights):
+        out[f] = cv2.resize(w, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def _mean(values: np.ndarray) -> float:
+    return round(float(values.mean()), 4) if len(values) else 0.0
+
+
+def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> MotionResult:
+    """Flow, cuts, camera and the pixel-grid mask W of a clip ``[F, H, W, 3]`` uint8 RGB.
+
+    With the default config (no compensation) a clip without cuts gets the paper's W: min–max of
+    ‖flow‖ over the clip, frame 0 taking the 0 → 1 flow. Camera fits always run (they are cheap) so
+    ``stats`` can flag camera-only clips; compensation decides whether the mask uses the residual.
+    """
+    c = config or MaskConfig()
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB frames [F, H, W, 3], got {frames.dtype} {frames.shape}")
+    n, height, width = frames.shape[:3]
+    full = (height, width)
+    small = resize_frames(frames, work_shape(height, width, c.work_size))  # [F, h, w, 3]
+    cuts = detect_cuts(small, c.cut_threshold) if c.cut_detection else []
+    flow = to_pixels_of(_pair_flows(small, get_flow(c.flow, c.preset), cuts, c.mode), full)  # [P, h, w, 2]
+    valid = np.isfinite(flow).all(axis=(1, 2, 3))  # [P] pairs inside one shot
+    fits: list[CameraFit | None] = [
+        fit_camera(f, full, c.camera_model, c.camera_threshold) if ok else None for f, ok in zip(flow, valid)
+    ]
+    raw = magnitude(flow)  # [P, h, w], NaN across cuts
+    residual = (
+        np.stack([magnitude(residual_flow(f, fit, full)) if fit else m for f, fit, m in zip(flow, fits, raw)])
+        if len(flow)
+        else raw
+    )  # [P, h, w]
+
+    raw_w, has = _frame_magnitudes(raw, valid, c.mode)
+    raw_w = _normalised(raw_w, has, c.zeta)  # [F, h, w]
+    if c.camera_compensation:
+        used, _ = _frame_magnitudes(residual, valid, c.mode)
+        used = _normalised(used, has, c.zeta)
+    else:
+        used = raw_w
+
+    raw_pair = raw[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)  # [valid P]
+    res_pair = residual[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)
+    raw_mean, res_mean = _mean(raw_pair), _mean(res_pair)
+    ratio = round(res_mean / raw_mean, 4) if raw_mean > 0 else 1.0
+    moving_camera = any(fit is not None and not fit.static for fit in fits)
+    stats = {
+        "frames": n,
+        "pairs": len(flow),
+        "height": height,
+        "width": width,
+        "work_height": small.shape[1],
+        "work_width": small.shape[2],
+        "mode": c.mode,
+        "raw_mean_flow": raw_mean,
+        "residual_mean_flow": res_mean if c.camera_compensation else raw_mean,
+        "camera_residual_ratio": ratio,
+        "camera_only": bool(moving_camera and ratio <= c.camera_only_ratio),
+        "uniformity": round(uniformity(used), 4),
+        "raw_uniformity": round(uniformity(raw_w), 4),
+        "cuts": cuts,
+        "excluded_pairs": [int(i) for i in np.flatnonzero(~valid)],
+        "pair_raw_flow": [round(float(v), 4) for v in raw_pair],
+        "pair_residual_flow": [round(float(v), 4) for v in res_pair],
+        "camera": [fit.to_dict(height, width) if fit else None for fit in fits],
+        "settings": c.to_dict(),
+    }
+    return MotionResult(_upsample(used, full), raw_mean, stats, flow, raw_w)
 
 
 def temporal_group(w: torch.Tensor, stride: int = 4) -> torch.Tensor:
@@ -60,22 +241,37 @@ def temporal_group(w: torch.Tensor, stride: int = 4) -> torch.Tensor:
     return torch.cat([w[:1], rest], dim=0)
 
 
-def latent_mask(weights: np.ndarray, spatial_stride: int = 8, temporal_stride: int = 4) -> torch.Tensor:
-    """Pixel-grid weights ``[F, H, W]`` → latent-grid W̃ ``[f, H/s, W/s]`` (bilinear, then grouping)."""
+def latent_mask(
+    weights: np.ndarray, spatial_stride: int = 8, temporal_stride: int = 4, pad: bool = False
+) -> torch.Tensor:
+    """Pixel-grid weights ``[F, H, W]`` → latent-grid W̃ ``[f, H/s, W/s]`` (bilinear, then grouping).
+
+    ``pad=True`` accepts clips not standardised to the model's format: bottom/right edges are
+    replicated up to stride multiples and the last frame repeated up to a ``temporal_stride``·n+1
+    count. Frames are resampled in chunks, so a long clip is never copied whole.
+    """
     n, h, w = weights.shape
-    if h % spatial_stride or w % spatial_stride:
-        raise ValueError(f"frame size {h}x{w} is not divisible by the latent stride {spatial_stride}")
-    x = torch.from_numpy(weights).float()[:, None]  # [F, 1, H, W]
-    x = F.interpolate(
-        x, size=(h // spatial_stride, w // spatial_stride), mode="bilinear", align_corners=False
-    )
-    return temporal_group(x[:, 0], temporal_stride)
+    s = spatial_stride
+    pad_h, pad_w = ((-h) % s, (-w) % s) if pad else (0, 0)
+    if (h + pad_h) % s or (w + pad_w) % s:
+        raise ValueError(f"frame size {h}x{w} is not divisible by the latent stride {s}")
+    size = ((h + pad_h) // s, (w + pad_w) // s)
+    cells = []
+    for start in range(0, n, 64):
+        x = torch.from_numpy(np.ascontiguousarray(weights[start : start + 64])).float()[
+            :, None
+        ]  # [C, 1, H, W]
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        cells.append(F.interpolate(x, size=size, mode="bilinear", align_corners=False)[:, 0])
+    grid = torch.cat(cells)  # [F, h, w]
+    if pad and (n - 1) % temporal_stride:
+        grid = torch.cat([grid, grid[-1:].expand((-(n - 1)) % temporal_stride, *size)])
+    return temporal_group(grid, temporal_stride)
 
 
 def motion_mask(frames: np.ndarray, config: MaskConfig | None = None) -> torch.Tensor:
     """The motion mask W̃ ``[f, h, w]`` of a standardised clip ``[F, H, W, 3]``."""
     c = config or MaskConfig(spatial_stride=8, temporal_stride=4)
-    if c.flow != "dis":
-        raise ValueError(f"unknown flow back-end {c.flow!r}")
-    weights = normalise_clip(flow_magnitudes(frames, c.preset), c.zeta)
+    weights = compute_motion(frames, c).weights
     return latent_mask(weights, c.spatial_stride, c.temporal_stride)
