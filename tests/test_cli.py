@@ -6,7 +6,7 @@ import pytest
 
 from motive.cli import build_parser, main
 
-SUBCOMMANDS = ["world", "pretrain", "featurize", "store", "attribute", "finetune", "evaluate", "demo"]
+SUBCOMMANDS = ["world", "pretrain", "featurize", "store", "attribute", "finetune", "evaluate", "demo", "motion"]
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -64,3 +64,25 @@ def test_demo_quick_end_to_end(tmp_path):
     assert (out / "attribution" / "motive" / "selection.csv").is_file()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # reuses world and model
     assert again.returncode == 0 and "reusing" in again.stdout
+
+
+def test_motion_end_to_end(tmp_path, capsys):
+    import numpy as np
+
+    from motive.data.video import write_video
+
+    frames = np.random.default_rng(0).integers(0, 255, (9, 32, 48, 3), dtype=np.uint8)
+    clip = write_video(tmp_path / "clip.mkv", frames[:1].repeat(9, 0), 8.0)  # a still clip, lossless
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"junk")
+    out = tmp_path / "out"
+    args = ["motion", str(clip), str(bad), "--out", str(out), "--workers", "1", "--quiet"]
+    code = main([*args, "--camera-compensation", "--save-flow", "--latent-stride", "16", "--mode", "anchor"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "1/2 clips" in text and "failed:" in text and "bad.mp4" in text
+    stats = json.loads((out / "clip" / "stats.json").read_text())
+    assert stats["settings"]["camera_compensation"] and stats["settings"]["mode"] == "anchor"
+    assert stats["raw_mean_flow"] == 0.0 and not stats["camera_only"]  # a still clip
+    assert np.load(out / "clip" / "mask.npy").shape == (3, 2, 3)
+    assert np.load(out / "clip" / "flow.npy").shape == (8, 32, 48, 2)

@@ -436,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output folder: one folder per clip plus summary.csv")
     p.add_argument("--flow", default="dis", help="flow back-end: dis, farneback or a registered name")
-    p.add_argument("--preset", default="fine", help="back-end preset (dis: ultrafast/fast/medium/fine)")
+    p.add_argument(
+        "--preset", default="balanced", help="back-end preset (dis: ultrafast/fast/medium/balanced/fine)"
+    )
     p.add_argument(
         "--work-size", type=int, default=256, help="long side flow is estimated at; 0 = full resolution"
     )

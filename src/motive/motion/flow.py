@@ -14,6 +14,7 @@ AllTracker outputs), the latter by composing consecutive flows (see ``compose``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,13 +23,17 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``fn(frame_a, frame_b)``: uint8 RGB ``[H, W, 3]`` twice → float32 ``[H, W, 2]``, the (u, v) = (x, y)
 displacement in pixels that takes each pixel of ``frame_a`` to its position in ``frame_b``."""
 
-# OpenCV's presets, plus "fine": patch search down to the working resolution itself (finest scale 0;
-# OpenCV's MEDIUM stops at half resolution) on a sparser patch grid and without variational refinement.
-# At the same working resolution it costs about what MEDIUM costs and is more accurate (BENCHMARKS.md).
+# OpenCV's presets, plus two of ours (BENCHMARKS.md "Motion masks" measures all of them):
+# - "balanced" (the default): MEDIUM on a sparser patch grid with fewer descent iterations; about as fast
+#   as MEDIUM, as accurate on small motion and steadier on large motion (Sintel market_5, FlyingChairs);
+# - "fine": the patch search runs down to the working resolution itself (finest scale 0; MEDIUM stops
+#   at half resolution) without variational refinement: the lowest endpoint error at MEDIUM's cost,
+#   but less smooth, so camera-compensation residuals keep more flow noise.
 DIS_PRESETS: dict[str, tuple[int, dict[str, int]]] = {
     "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, {}),
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, {}),
     "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {}),
+    "balanced": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {"PatchStride": 4, "GradientDescentIterations": 12}),
     "fine": (
         cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
         {
@@ -43,7 +48,7 @@ DIS_PRESETS: dict[str, tuple[int, dict[str, int]]] = {
 # cv2.calcOpticalFlowFarneback(pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)
 FARNEBACK_PRESETS: dict[str, tuple[float, int, int, int, int, float]] = {
     "fast": (0.5, 3, 11, 2, 5, 1.1),
-    "medium": (0.5, 5, 15, 3, 5, 1.2),
+    "balanced": (0.5, 5, 15, 3, 5, 1.2),
     "fine": (0.5, 5, 21, 5, 7, 1.5),
 }
 
@@ -58,7 +63,7 @@ def _preset(presets: dict, backend: str, preset: str):
     return presets[preset]
 
 
-def dis_backend(preset: str = "fine") -> FlowFn:
+def dis_backend(preset: str = "balanced") -> FlowFn:
     """OpenCV DIS (Kroeger et al. 2016) as a ``FlowFn``; one DIS instance serves all calls."""
     base, overrides = _preset(DIS_PRESETS, "dis", preset)
     dis = cv2.DISOpticalFlow_create(base)
@@ -71,7 +76,7 @@ def dis_backend(preset: str = "fine") -> FlowFn:
     return flow
 
 
-def farneback_backend(preset: str = "medium") -> FlowFn:
+def farneback_backend(preset: str = "balanced") -> FlowFn:
     """OpenCV Farneback polynomial-expansion flow as a ``FlowFn``."""
     params = _preset(FARNEBACK_PRESETS, "farneback", preset)
 
@@ -102,7 +107,7 @@ def flow_backends() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def get_flow(name: str, preset: str = "fine") -> FlowFn:
+def get_flow(name: str, preset: str = "balanced") -> FlowFn:
     """The ``FlowFn`` of back-end ``name`` with ``preset`` (built-ins only)."""
     if name not in _BACKENDS:
         raise ValueError(
@@ -179,3 +184,33 @@ def compose(a_to_b: np.ndarray, b_to_c: np.ndarray) -> np.ndarray:
     map_x, map_y = xs + a_to_b[..., 0], ys + a_to_b[..., 1]
     moved = cv2.remap(b_to_c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return a_to_b + moved
+
+
+# -- Middlebury .flo files and endpoint error ---------------------------------------------------------
+
+FLO_TAG = 202021.25
+FLO_UNKNOWN = 1e9  # |u| or |v| above this: no ground truth at the pixel
+
+
+def read_flo(path: str | Path) -> np.ndarray:
+    """A Middlebury ``.flo`` file as float32 ``[H, W, 2]`` (u, v)."""
+    data = Path(path).read_bytes()
+    if np.frombuffer(data[:4], np.float32)[0] != FLO_TAG:
+        raise ValueError(f"{path}: not a .flo file (bad tag)")
+    w, h = np.frombuffer(data[4:12], np.int32)
+    return np.frombuffer(data[12:], np.float32).reshape(h, w, 2).copy()
+
+
+def write_flo(path: str | Path, flow: np.ndarray) -> Path:
+    """Write ``[H, W, 2]`` (u, v) as a Middlebury ``.flo`` file."""
+    path = Path(path)
+    h, w = flow.shape[:2]
+    header = np.array([FLO_TAG], np.float32).tobytes() + np.array([w, h], np.int32).tobytes()
+    path.write_bytes(header + np.ascontiguousarray(flow, np.float32).tobytes())
+    return path
+
+
+def endpoint_error(flow: np.ndarray, truth: np.ndarray) -> float:
+    """Mean endpoint error ‖flow − truth‖ over the pixels with known truth (``[H, W, 2]`` both)."""
+    known = (np.abs(truth) < FLO_UNKNOWN).all(axis=-1)
+    return float(magnitude(flow - truth)[known].mean())

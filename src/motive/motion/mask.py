@@ -44,7 +44,7 @@ class MaskConfig:
     """
 
     flow: str = "dis"  # "dis", "farneback" or a name given to register_flow (a learned tracker)
-    preset: str = "fine"  # back-end preset: dis ultrafast/fast/medium/fine, farneback fast/medium
+    preset: str = "balanced"  # dis: ultrafast/fast/medium/balanced/fine; farneback: fast/balanced/fine
     zeta: float = ZETA
     spatial_stride: int | None = (
         None  # None: the model's VAE compression (8 for Wan2.1, 4 for the tiny model)
@@ -55,7 +55,8 @@ class MaskConfig:
     camera_compensation: bool = False  # mask the residual after subtracting the fitted camera motion
     camera_model: str = "homography"  # or "affine"
     camera_threshold: float = 1.0  # RANSAC inlier distance in working-resolution pixels
-    camera_only_ratio: float = 0.25  # camera_only when residual / raw mean flow is at most this
+    camera_only_ratio: float = 0.25  # camera_only: residual / raw mean flow at most this ...
+    camera_only_spread: float = 0.3  # ... and the residual's uniformity at least this (no mover left)
     cut_detection: bool = True  # keep the flow across hard cuts out of the mask
     cut_threshold: float = 1.0  # lower finds more (softer) cuts
 
@@ -172,8 +173,9 @@ def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> Moti
     """Flow, cuts, camera and the pixel-grid mask W of a clip ``[F, H, W, 3]`` uint8 RGB.
 
     With the default config (no compensation) a clip without cuts gets the paper's W: min–max of
-    ‖flow‖ over the clip, frame 0 taking the 0 → 1 flow. Camera fits always run (they are cheap) so
-    ``stats`` can flag camera-only clips; compensation decides whether the mask uses the residual.
+    ‖flow‖ over the clip, frame 0 taking the 0 → 1 flow. Camera fits always run (they are cheap), so
+    ``stats`` reports the camera and flags camera-only clips either way; compensation decides
+    whether the mask is made from the residual.
     """
     c = config or MaskConfig()
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -196,17 +198,18 @@ def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> Moti
 
     raw_w, has = _frame_magnitudes(raw, valid, c.mode)
     raw_w = _normalised(raw_w, has, c.zeta)  # [F, h, w]
-    if c.camera_compensation:
-        used, _ = _frame_magnitudes(residual, valid, c.mode)
-        used = _normalised(used, has, c.zeta)
-    else:
-        used = raw_w
+    res_w = _normalised(_frame_magnitudes(residual, valid, c.mode)[0], has, c.zeta)  # [F, h, w]
+    used = res_w if c.camera_compensation else raw_w
 
     raw_pair = raw[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)  # [valid P]
     res_pair = residual[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)
     raw_mean, res_mean = _mean(raw_pair), _mean(res_pair)
     ratio = round(res_mean / raw_mean, 4) if raw_mean > 0 else 1.0
     moving_camera = any(fit is not None and not fit.static for fit in fits)
+    res_uniformity = round(uniformity(res_w), 4)
+    # explained by the camera: little flow left after subtracting it, and what is left is spread
+    # over the frame (flow noise) rather than concentrated on a mover
+    camera_only = moving_camera and ratio <= c.camera_only_ratio and res_uniformity >= c.camera_only_spread
     stats = {
         "frames": n,
         "pairs": len(flow),
@@ -218,9 +221,10 @@ def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> Moti
         "raw_mean_flow": raw_mean,
         "residual_mean_flow": res_mean if c.camera_compensation else raw_mean,
         "camera_residual_ratio": ratio,
-        "camera_only": bool(moving_camera and ratio <= c.camera_only_ratio),
+        "camera_only": bool(camera_only),
         "uniformity": round(uniformity(used), 4),
         "raw_uniformity": round(uniformity(raw_w), 4),
+        "residual_uniformity": res_uniformity,
         "cuts": cuts,
         "excluded_pairs": [int(i) for i in np.flatnonzero(~valid)],
         "pair_raw_flow": [round(float(v), 4) for v in raw_pair],

@@ -95,7 +95,7 @@ def _error_row(clip_id: str, source: str, error: str) -> dict:
 
 def collect_jobs(inputs: list[str | Path], out: Path) -> tuple[list[MotionJob], list[dict]]:
     """Jobs for every clip named by ``inputs`` (video files, frame folders, dataset folders with
-    metadata.csv/jsonl), and error rows for inputs or dataset rows that are not usable clips."""
+    metadata.csv/jsonl) in order, and error rows for inputs or dataset rows that are not clips."""
     jobs, errors, seen = [], [], set()
     for item in map(Path, inputs):
         if item.is_dir() and any((item / m).is_file() for m in METADATA_FILES):
@@ -104,7 +104,8 @@ def collect_jobs(inputs: list[str | Path], out: Path) -> tuple[list[MotionJob], 
                 cid = _clip_id(str(Path(clip.relpath).with_suffix("")), seen)
                 jobs.append(MotionJob(cid, str(clip.video), str(out / cid)))
             for p in problems:
-                errors.append(_error_row(_clip_id(p.file, seen), str(item / p.file), p.reason))
+                cid = _clip_id(str(Path(p.file).with_suffix("")), seen)
+                errors.append(_error_row(cid, str(item / p.file), p.reason))
         elif item.exists():
             cid = _clip_id(item.stem if item.is_file() else item.name, seen)
             jobs.append(MotionJob(cid, str(item), str(out / cid)))
@@ -208,20 +209,21 @@ def run_motion(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Process every clip of ``inputs`` into ``out``; returns (and writes ``summary.csv``) one row
-    per clip. ``workers=1`` runs in this process (flow back-ends registered here are then usable);
+    per clip, in input order, then a row per input that is not a clip. ``workers=1`` runs in this process (flow back-ends registered here are then usable);
     more use a spawned process pool whose workers import ``plugins`` first."""
     config = config or MaskConfig()
     options = options or RunOptions()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     load_plugins(plugins)
-    jobs, rows = collect_jobs(inputs, out)
+    jobs, problems = collect_jobs(inputs, out)
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(jobs) or 1))
+    rows: dict[str, dict] = {}
     bar = tqdm(total=len(jobs), desc="motion", unit="clip", disable=not progress)
     if workers == 1:
         for job in jobs:
-            rows.append(process_clip(job, config, options, force))
+            rows[job.clip_id] = process_clip(job, config, options, force)
             bar.update()
     else:
         context = multiprocessing.get_context("spawn")
@@ -233,13 +235,12 @@ def run_motion(
             for future in as_completed(futures):
                 job = futures[future]
                 try:
-                    rows.append(future.result())
+                    rows[job.clip_id] = future.result()
                 except Exception as exc:  # the worker died (e.g. out of memory)
-                    rows.append(_error_row(job.clip_id, job.source, f"{type(exc).__name__}: {exc}"))
+                    rows[job.clip_id] = _error_row(job.clip_id, job.source, f"{type(exc).__name__}: {exc}")
                 bar.update()
     bar.close()
-    order = {job.clip_id: i for i, job in enumerate(jobs)}
-    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    table = table.iloc[sorted(range(len(table)), key=lambda i: order.get(table["id"].iloc[i], -1))]
+    table = pd.DataFrame([rows[job.clip_id] for job in jobs] + problems, columns=SUMMARY_COLUMNS)
+    table = table.astype({"frames": "Int64", "pairs": "Int64"})
     table.to_csv(out / "summary.csv", index=False)
-    return table.reset_index(drop=True)
+    return table

@@ -1,0 +1,108 @@
+import json
+import textwrap
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from motive.data.video import write_video
+from motive.motion import MaskConfig
+from motive.motion.run import RunOptions, run_motion, strides_from_model
+from tests.motion.clips import camera_clip, object_clip, translation
+
+
+def _dataset(root):
+    """A dataset folder: a clip with a hard cut, a panning clip, an undecodable file, a missing one."""
+    root.mkdir()
+    shot_b = (camera_clip(8, translation(2.0, 0.0), size=64, seed=5) * np.array([0.4, 0.7, 1.0]) + 30).astype(
+        np.uint8
+    )
+    write_video(root / "cut.mkv", np.concatenate([object_clip(9, size=64), shot_b]), 8.0)
+    write_video(root / "pan.mkv", camera_clip(9, translation(3.0, 0.0), size=64), 8.0)
+    (root / "broken.mp4").write_bytes(b"not a video")
+    rows = ["cut.mkv", "pan.mkv", "broken.mp4", "missing.mp4"]
+    pd.DataFrame({"video": rows, "prompt": ["p"] * 4}).to_csv(root / "metadata.csv", index=False)
+    return root
+
+
+def test_dataset_run_writes_every_output(tmp_path):
+    data = _dataset(tmp_path / "data")
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    for i, f in enumerate(object_clip(5, size=48)):
+        cv2.imwrite(str(frames_dir / f"{i:03d}.png"), f[..., ::-1])
+    out = tmp_path / "out"
+    options = RunOptions(spatial_stride=8, temporal_stride=4, save_flow=True)
+    config = MaskConfig(camera_compensation=True)
+    table = run_motion([data, frames_dir], out, config, options, workers=1, progress=False)
+
+    assert list(table["id"]) == ["cut", "pan", "broken", "frames", "missing"]  # non-clips last
+    errors = table.set_index("id")["error"]
+    assert "cannot decode" in errors["broken"] and errors["missing"] == "file not found"
+    assert (pd.read_csv(out / "summary.csv")["status"] == table["status"]).all()
+
+    stats = json.loads((out / "cut" / "stats.json").read_text())
+    for key in ("raw_mean_flow", "residual_mean_flow", "camera_only", "cuts", "frames", "pairs"):
+        assert key in stats
+    assert stats["frames"] == 17 and stats["pairs"] == 16 and stats["cuts"] == [9]
+    assert stats["settings"] == config.to_dict() and stats["run"]["save_flow"]
+    flow = np.load(out / "cut" / "flow.npy")
+    assert flow.shape == (16, 64, 64, 2) and flow.dtype == np.float32
+    assert np.isnan(flow[8]).all() and np.isfinite(flow[7]).all()
+    assert np.load(out / "cut" / "mask.npy").shape == (5, 8, 8)  # 17 frames, 64 px / 8
+    assert np.load(out / "frames" / "mask.npy").shape == (2, 6, 6)  # 5 frames padded to 5, 48 / 8
+    pan = json.loads((out / "pan" / "stats.json").read_text())
+    assert pan["camera_only"] and pan["residual_mean_flow"] < 0.3 * pan["raw_mean_flow"]
+    assert (
+        pan["camera"][0]["tx"] == np.float64(pan["camera"][0]["tx"]) and abs(pan["camera"][0]["tx"] - 3) < 0.3
+    )
+    for name in ("preview.mp4", "contact_sheet.png"):
+        assert (out / "pan" / name).stat().st_size > 0
+
+    again = run_motion([data, frames_dir], out, config, options, workers=1, progress=False)
+    assert set(again.loc[again["status"] != "error", "status"]) == {"cached"}
+
+
+def test_pool_workers_load_flow_plugins(tmp_path, monkeypatch):
+    plugin = tmp_path / "shift_flow_plugin.py"
+    plugin.write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            from motive.motion import register_flow
+
+            def shift(a, b):
+                out = np.zeros((*a.shape[:2], 2), np.float32)
+                out[..., 1] = 2.0
+                return out
+
+            register_flow("shift", shift)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    clips = []
+    for k in range(2):
+        clips.append(write_video(tmp_path / f"c{k}.mkv", object_clip(5, size=32, seed=k), 8.0))
+    out = tmp_path / "out"
+    options = RunOptions(preview=False)
+    table = run_motion(
+        clips,
+        out,
+        MaskConfig(flow="shift"),
+        options,
+        workers=2,
+        plugins=("shift_flow_plugin",),
+        progress=False,
+    )
+    assert list(table["status"]) == ["ok", "ok"]
+    assert table["raw_mean_flow"].tolist() == [2.0, 2.0]
+    assert not (out / "c0" / "preview.mp4").exists()
+
+
+def test_strides_from_a_pipeline_folder(tmp_path):
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text(
+        json.dumps({"scale_factor_spatial": 4, "scale_factor_temporal": 4})
+    )
+    assert strides_from_model(tmp_path) == (4, 4)
