@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from motive.motion import MaskConfig
+from motive.motion import MaskConfig, compute_motion
 from motive.motion import flow as flow_mod
 from motive.motion.flow import (
     compose,
@@ -101,3 +101,11 @@ def test_farneback_beats_zero_flow_on_ground_truth():
     assert endpoint_error(get_flow("farneback", "balanced")(a, b), gt) < 0.5 * endpoint_error(
         np.zeros_like(gt), gt
     )
+
+
+def test_a_backend_returning_the_wrong_shape_is_named(monkeypatch):
+    monkeypatch.setattr(flow_mod, "_BACKENDS", dict(flow_mod._BACKENDS))
+    register_flow("transposed", lambda a, b: np.zeros((a.shape[1], a.shape[0], 2), np.float32))
+    frames = camera_clip(3, translation(1.0, 0.0), size=32)[:, :, :24]
+    with pytest.raises(ValueError, match="flow back-end returned shape"):
+        compute_motion(frames, MaskConfig(flow="transposed"))

@@ -125,6 +125,10 @@ def _pair_flows(frames: np.ndarray, fn: FlowFn, cuts: list[int], mode: str) -> n
         if starts[i + 1] != starts[i]:  # i+1 begins a new shot
             continue
         step = fn(frames[i], frames[i + 1])
+        if np.shape(step) != (h, w, 2):
+            raise ValueError(
+                f"flow back-end returned shape {np.shape(step)} for {h}x{w} frames; expected ({h}, {w}, 2)"
+            )
         out[i] = step if mode == "consecutive" or starts[i] == i else compose(out[i - 1], step)
     return out
 
@@ -203,6 +207,7 @@ def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> Moti
 
     raw_pair = raw[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)  # [valid P]
     res_pair = residual[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)
+    mean_flow = float(raw_pair.mean()) if len(raw_pair) else 0.0
     raw_mean, res_mean = _mean(raw_pair), _mean(res_pair)
     ratio = round(res_mean / raw_mean, 4) if raw_mean > 0 else 1.0
     moving_camera = any(fit is not None and not fit.static for fit in fits)
@@ -232,7 +237,7 @@ def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> Moti
         "camera": [fit.to_dict(height, width) if fit else None for fit in fits],
         "settings": c.to_dict(),
     }
-    return MotionResult(_upsample(used, full), raw_mean, stats, flow, raw_w)
+    return MotionResult(_upsample(used, full), mean_flow, stats, flow, raw_w)
 
 
 def temporal_group(w: torch.Tensor, stride: int = 4) -> torch.Tensor:
