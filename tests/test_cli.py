@@ -6,7 +6,17 @@ import pytest
 
 from motive.cli import build_parser, main
 
-SUBCOMMANDS = ["world", "pretrain", "featurize", "store", "attribute", "finetune", "evaluate", "demo", "motion"]
+SUBCOMMANDS = [
+    "world",
+    "pretrain",
+    "featurize",
+    "store",
+    "attribute",
+    "finetune",
+    "evaluate",
+    "demo",
+    "motion",
+]
 
 
 def test_help_lists_every_subcommand(capsys):
