@@ -162,8 +162,10 @@ def resize_frames(frames: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def to_pixels_of(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Rescale displacements ``[..., h, w, 2]`` measured on an h×w grid into pixels of ``shape``
-    = (H, W) (the grid itself is unchanged). Returns a new array."""
+    = (H, W) (the grid itself is unchanged). Same grid: ``flow`` itself, else a new array."""
     h, w = flow.shape[-3:-1]
+    if (h, w) == tuple(shape):
+        return flow
     return flow * np.array([shape[1] / w, shape[0] / h], np.float32)
 
 

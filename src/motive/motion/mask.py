@@ -98,10 +98,16 @@ class MotionResult:
         return upsample_flow(self.flow[pair], self.weights.shape[1:])
 
 
+def _minmax_(x: np.ndarray, lo: float, hi: float, zeta: float) -> np.ndarray:
+    """(x − lo) / (hi − lo + ζ) in place on a float32 array (full-resolution clips are large)."""
+    x -= lo
+    x /= hi - lo + zeta
+    return x
+
+
 def normalise_clip(mags: np.ndarray, zeta: float = ZETA) -> np.ndarray:
     """Min–max normalise magnitudes ``[F, H, W]`` over the whole clip into [0, 1)."""
-    lo, hi = float(mags.min()), float(mags.max())
-    return ((mags - lo) / (hi - lo + zeta)).astype(np.float32)
+    return _minmax_(mags.astype(np.float32), float(mags.min()), float(mags.max()), zeta)
 
 
 def uniformity(weights: np.ndarray) -> float:
@@ -133,29 +139,38 @@ def _pair_flows(frames: np.ndarray, fn: FlowFn, cuts: list[int], mode: str) -> n
     return out
 
 
-def _frame_magnitudes(mags: np.ndarray, valid: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame magnitudes ``[F, h, w]`` from pair magnitudes ``[F−1, h, w]`` and which frames have
-    one ``[F]``. Consecutive: frame f takes pair f−1 → f, or its forward pair f → f+1 when it has no
-    predecessor in its shot (frame 0, the first frame after a cut). Anchor: the first frame of each
-    shot has not moved from itself (0)."""
-    n = len(mags) + 1
-    out = np.zeros((n, *mags.shape[1:]), np.float32)
-    has = np.zeros(n, bool)
+NO_PAIR = -1  # a frame without flow of its own (a one-frame shot in consecutive mode)
+STILL = -2  # anchor mode: the first frame of a shot, displacement 0 by definition
+
+
+def _frame_pairs(valid: np.ndarray, mode: str) -> np.ndarray:
+    """Which pair gives each frame its magnitude ``[F]`` (pair index, ``NO_PAIR`` or ``STILL``).
+    Consecutive: frame f takes pair f−1 → f, or its forward pair f → f+1 when it has no predecessor
+    in its shot (frame 0, the first frame after a cut). Anchor: pair f−1 = shot start → f."""
+    n = len(valid) + 1
+    index = np.full(n, NO_PAIR, np.int64)
     for f in range(n):
         if mode == "anchor":
-            out[f], has[f] = (mags[f - 1] if f >= 1 and valid[f - 1] else 0.0), True
+            index[f] = f - 1 if f >= 1 and valid[f - 1] else STILL
         elif f >= 1 and valid[f - 1]:
-            out[f], has[f] = mags[f - 1], True
+            index[f] = f - 1
         elif f < n - 1 and valid[f]:
-            out[f], has[f] = mags[f], True
-    return out, has
+            index[f] = f
+    return index
 
 
-def _normalised(frame_mags: np.ndarray, has: np.ndarray, zeta: float) -> np.ndarray:
-    """Clip-wide min–max of the frames that have motion; frames without stay 0."""
-    out = np.zeros_like(frame_mags)
-    if has.any():
-        out[has] = normalise_clip(frame_mags[has], zeta)
+def _weights(pair_mags: np.ndarray, index: np.ndarray, zeta: float) -> np.ndarray:
+    """Pixel-grid W ``[F, h, w]``: each frame's magnitudes (``_frame_pairs``), min–max over the frames
+    that have one; ``NO_PAIR`` frames stay 0 and take no part in the min and max."""
+    out = np.zeros((len(index), *pair_mags.shape[1:]), np.float32)
+    take = index >= 0
+    out[take] = pair_mags[index[take]]
+    has = index != NO_PAIR
+    if not has.any():
+        return out
+    known = out if has.all() else out[has]
+    _minmax_(out, float(known.min()), float(known.max()), zeta)
+    out[~has] = 0.0
     return out
 
 
@@ -194,15 +209,14 @@ def compute_motion(frames: np.ndarray, config: MaskConfig | None = None) -> Moti
         fit_camera(f, full, c.camera_model, c.camera_threshold) if ok else None for f, ok in zip(flow, valid)
     ]
     raw = magnitude(flow)  # [P, h, w], NaN across cuts
-    residual = (
-        np.stack([magnitude(residual_flow(f, fit, full)) if fit else m for f, fit, m in zip(flow, fits, raw)])
-        if len(flow)
-        else raw
-    )  # [P, h, w]
+    residual = raw.copy()  # [P, h, w]
+    for i, fit in enumerate(fits):
+        if fit is not None and not fit.static:
+            residual[i] = magnitude(residual_flow(flow[i], fit, full))
 
-    raw_w, has = _frame_magnitudes(raw, valid, c.mode)
-    raw_w = _normalised(raw_w, has, c.zeta)  # [F, h, w]
-    res_w = _normalised(_frame_magnitudes(residual, valid, c.mode)[0], has, c.zeta)  # [F, h, w]
+    index = _frame_pairs(valid, c.mode)  # [F]
+    raw_w = _weights(raw, index, c.zeta)  # [F, h, w]
+    res_w = _weights(residual, index, c.zeta)  # [F, h, w]
     used = res_w if c.camera_compensation else raw_w
 
     raw_pair = raw[valid].mean(axis=(1, 2)) if valid.any() else np.zeros(0)  # [valid P]
