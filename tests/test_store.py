@@ -285,3 +285,26 @@ def test_separate_jobs_merge_and_info(model_dir, mini_world, tmp_path, capsys):
     assert summary["state"] == "finished" and summary["clips"] == 10 and summary["status"] == {"ok": 10}
     assert summary["gradient"]["precision"] == "fp32" and len(summary["shards"]) == 2
     assert _cli("store", "merge", store) == 0  # merging a finished store is a no-op
+
+
+def test_camera_compensation_and_cuts_reach_the_store(tiny_model, mini_world, tmp_path):
+    from motive.motion.mask import MaskConfig
+
+    plain = featurize(
+        tiny_model, mini_world / "pool", tmp_path / "a", GradientConfig(proj_dim=32), progress=False
+    )
+    comp = featurize(
+        tiny_model,
+        mini_world / "pool",
+        tmp_path / "b",
+        GradientConfig(proj_dim=32, mask=MaskConfig(camera_compensation=True)),
+        progress=False,
+    )
+    assert comp.meta["gradient"]["mask"]["camera_compensation"] is True
+    with pytest.raises(StoreMismatch, match="camera_compensation"):
+        check_compatible(plain.meta, comp.meta)
+    a, b = plain.index, comp.index
+    np.testing.assert_allclose(a["residual_mean_flow"], a["mean_flow"], atol=1e-4)  # off (stats: 4 decimals)
+    np.testing.assert_allclose(b["mean_flow"], a["mean_flow"], rtol=1e-6)  # raw flow is the same
+    assert (b["residual_mean_flow"] <= b["mean_flow"] * 1.01).all()
+    assert a["camera_only"].dtype == bool and (a["cuts"] == "[]").all()  # synthetic clips have no cuts

@@ -114,6 +114,7 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
         proj_seed=args.proj_seed,
         max_block=args.max_block,
         precision=args.precision,
+        mask=_mask_config(args),
     )
     ranks = _ranks(args)
     try:
@@ -128,6 +129,7 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
             workers=args.workers,
             ranks=ranks,
             overwrite=args.overwrite,
+            plugins=tuple(args.plugin),
         )
     finally:
         if ranks.group:
@@ -236,19 +238,9 @@ def _cmd_motion(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from motive.data.standardise import StandardiseTarget
-    from motive.motion.mask import MaskConfig
     from motive.motion.run import RunOptions, run_motion, strides_from_model
 
-    config = MaskConfig(
-        flow=args.flow,
-        preset=args.preset,
-        work_size=args.work_size or None,
-        mode=args.mode,
-        camera_compensation=args.camera_compensation,
-        camera_model=args.camera_model,
-        cut_detection=not args.no_cut_detection,
-        cut_threshold=args.cut_threshold,
-    )
+    config = _mask_config(args)
     spatial, temporal = (
         strides_from_model(args.model) if args.model else (args.latent_stride, args.temporal_stride)
     )
@@ -279,6 +271,54 @@ def _finish(p: argparse.ArgumentParser, func, device: bool = False) -> None:
         p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=func)
+
+
+def _add_mask_args(p: argparse.ArgumentParser) -> None:
+    """Motion-mask settings shared by ``motion`` and ``featurize`` (motive.motion.MaskConfig)."""
+    p.add_argument("--flow", default="dis", help="flow back-end: dis, farneback or a registered name")
+    p.add_argument(
+        "--preset", default="balanced", help="back-end preset (dis: ultrafast/fast/medium/balanced/fine)"
+    )
+    p.add_argument(
+        "--work-size", type=int, default=256, help="long side flow is estimated at; 0 = full resolution"
+    )
+    p.add_argument(
+        "--mode",
+        default="consecutive",
+        choices=["consecutive", "anchor"],
+        help="flow f-1 -> f, or from the first frame of the shot (AllTracker-style)",
+    )
+    p.add_argument(
+        "--camera-compensation",
+        action="store_true",
+        help="subtract the fitted camera motion before taking magnitudes (off = the paper)",
+    )
+    p.add_argument("--camera-model", default="homography", choices=["homography", "affine"])
+    p.add_argument("--no-cut-detection", action="store_true", help="read flow across hard cuts as motion")
+    p.add_argument("--cut-threshold", type=float, default=1.0, help="lower finds more (softer) cuts")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="module to import first; it registers a flow back-end with motive.motion.register_flow",
+    )
+
+
+def _mask_config(args: argparse.Namespace):
+    from motive.motion.mask import MaskConfig
+    from motive.motion.run import load_plugins
+
+    load_plugins(args.plugin)
+    return MaskConfig(
+        flow=args.flow,
+        preset=args.preset,
+        work_size=args.work_size or None,
+        mode=args.mode,
+        camera_compensation=args.camera_compensation,
+        camera_model=args.camera_model,
+        cut_detection=not args.no_cut_detection,
+        cut_threshold=args.cut_threshold,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["fp32", "bf16"],
         help="forward/backward precision (paper: bf16)",
     )
+    _add_mask_args(p)
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")
     p.add_argument("--batch-size", type=int, default=8, help="clips per chunk (VAE batch, resume unit)")
     p.add_argument(
@@ -435,27 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="video files, folders of frames (sorted images) or dataset folders with metadata.csv",
     )
     p.add_argument("--out", required=True, help="output folder: one folder per clip plus summary.csv")
-    p.add_argument("--flow", default="dis", help="flow back-end: dis, farneback or a registered name")
-    p.add_argument(
-        "--preset", default="balanced", help="back-end preset (dis: ultrafast/fast/medium/balanced/fine)"
-    )
-    p.add_argument(
-        "--work-size", type=int, default=256, help="long side flow is estimated at; 0 = full resolution"
-    )
-    p.add_argument(
-        "--mode",
-        default="consecutive",
-        choices=["consecutive", "anchor"],
-        help="flow f-1 -> f, or from the first frame of the shot (AllTracker-style)",
-    )
-    p.add_argument(
-        "--camera-compensation",
-        action="store_true",
-        help="subtract the fitted camera motion before taking magnitudes (off = the paper)",
-    )
-    p.add_argument("--camera-model", default="homography", choices=["homography", "affine"])
-    p.add_argument("--no-cut-detection", action="store_true", help="read flow across hard cuts as motion")
-    p.add_argument("--cut-threshold", type=float, default=1.0, help="lower finds more (softer) cuts")
+    _add_mask_args(p)
     p.add_argument("--latent-stride", type=int, default=8, help="spatial VAE compression of mask.npy")
     p.add_argument("--temporal-stride", type=int, default=4, help="temporal VAE compression of mask.npy")
     p.add_argument("--model", default=None, help="take both strides from this diffusers pipeline folder")
@@ -471,12 +492,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-flow", action="store_true", help="also write flow.npy [pairs, H, W, 2] float32")
     p.add_argument("--no-preview", action="store_true", help="skip preview.mp4 and contact_sheet.png")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
-    p.add_argument(
-        "--plugin",
-        action="append",
-        default=[],
-        help="module to import first; it registers a flow back-end with motive.motion.register_flow",
-    )
     p.add_argument("--force", action="store_true", help="recompute clips whose outputs are up to date")
     _finish(p, _cmd_motion)
     return parser

@@ -43,11 +43,12 @@ from motive.data.standardise import StandardiseTarget, standardise
 from motive.data.video import VideoError, read_video
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel, frames_to_tensor
-from motive.motion.flow import flow_magnitudes
-from motive.motion.mask import MaskConfig, latent_mask, normalise_clip
+from motive.motion.mask import MaskConfig, compute_motion, latent_mask
+from motive.motion.run import load_plugins
 
 FORMAT = 2
 META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
+MOTION_COLUMNS = ("residual_mean_flow", "camera_only", "uniformity", "cuts")  # per-clip, into the index
 # Keys that must be equal for scores between two stores to mean anything.
 COMPAT_KEYS = ("model", "gradient", "projection", "standardise", "latent_shape")
 
@@ -96,6 +97,7 @@ class ClipInputs:
     mask: torch.Tensor  # [f, h, w] latent-grid motion mask W̃
     mean_flow: float  # mean flow magnitude, pixels per frame pair
     frames: int
+    motion: dict  # residual_mean_flow, camera_only, uniformity, cuts (from motive.motion)
 
 
 def cache_dir() -> Path:
@@ -117,6 +119,7 @@ class Prepared:
     frames: np.ndarray  # [F, H, W, 3] uint8
     mask: torch.Tensor  # [f, h, w]
     mean_flow: float
+    motion: dict
     cache_file: Path | None
 
 
@@ -132,15 +135,16 @@ def prepare_clip(
         else None
     )
     if file is not None and file.is_file():
-        d = torch.load(file, weights_only=True)  # our own cache of plain tensors only
-        return ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]))
+        d = torch.load(file, weights_only=True)  # our own cache of plain tensors and numbers only
+        return ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]), d["motion"])
     try:
         video, _ = standardise(read_video(clip), target)
     except VideoError as exc:
         return exc
-    mags = flow_magnitudes(video.frames, mask.preset)
-    w = latent_mask(normalise_clip(mags, mask.zeta), mask.spatial_stride, mask.temporal_stride)
-    return Prepared(video.frames, w, float(mags[1:].mean()) if len(mags) > 1 else 0.0, file)
+    m = compute_motion(video.frames, mask)
+    w = latent_mask(m.weights, mask.spatial_stride, mask.temporal_stride)  # [f, h, w]
+    stats = {k: m.stats[k] for k in MOTION_COLUMNS}
+    return Prepared(video.frames, w, m.mean_flow, stats, file)
 
 
 def encode_prepared(
@@ -153,7 +157,7 @@ def encode_prepared(
         latents = model.encode_video(torch.stack([frames_to_tensor(items[i].frames) for i in todo])).cpu()
         for i, latent in zip(todo, latents):  # latent [C, f, h, w]
             p = items[i]
-            out[i] = ClipInputs(latent.clone(), p.mask, p.mean_flow, len(p.frames))
+            out[i] = ClipInputs(latent.clone(), p.mask, p.mean_flow, len(p.frames), p.motion)
             if p.cache_file is not None:
                 p.cache_file.parent.mkdir(parents=True, exist_ok=True)
                 tmp = p.cache_file.with_suffix(f".{os.getpid()}.partial")
@@ -163,6 +167,7 @@ def encode_prepared(
                         "mask": p.mask,
                         "mean_flow": p.mean_flow,
                         "frames": len(p.frames),
+                        "motion": p.motion,
                     },
                     tmp,
                 )
@@ -369,14 +374,21 @@ class _ChunkData(torch.utils.data.Dataset):
     """Data-loader view of a rank's chunks: item k = the prepared inputs of chunk k (worker processes)."""
 
     def __init__(
-        self, chunks: list[list[Path]], target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache
+        self,
+        chunks: list[list[Path]],
+        target: StandardiseTarget,
+        mask: MaskConfig,
+        vae_fp: str,
+        cache: Path | None,
+        plugins: tuple[str, ...],
     ):
-        self.chunks, self.args = chunks, (target, mask, vae_fp, cache)
+        self.chunks, self.args, self.plugins = chunks, (target, mask, vae_fp, cache), plugins
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def __getitem__(self, k: int) -> list:
+        load_plugins(self.plugins)  # a worker process registers the user's flow back-ends itself
         return [prepare_clip(c, *self.args) for c in self.chunks[k]]
 
 
@@ -459,6 +471,7 @@ def featurize(
     workers: int | None = None,
     ranks: Ranks | None = None,
     overwrite: bool = False,
+    plugins: tuple[str, ...] = (),
 ) -> Store | None:
     """Compute the unit projected gradient of every clip of dataset ``data`` into store ``out``.
 
@@ -467,7 +480,8 @@ def featurize(
     settings unless ``overwrite``. A clip that cannot be read is recorded with status ``error`` and
     its message (zero vector); the run goes on. Under torchrun (``ranks`` defaults to the process
     group) every rank computes its chunks, and rank 0 merges once all are done. Returns the store,
-    or None when this rank finished but others (started as separate jobs) have not.
+    or None when this rank finished but others (started as separate jobs) have not. ``plugins``:
+    modules that register flow back-ends (imported in data-loading workers too).
     """
     ranks = ranks or Ranks.current()
     config = (config or GradientConfig()).for_model(model)
@@ -503,13 +517,14 @@ def featurize(
             dataset,
             out,
             featurizer,
-            target,
-            use_cache,
-            progress,
-            batch_size,
-            workers,
-            ranks,
-            vae_fp,
+            target=target,
+            cache=cache_dir() / "inputs" if use_cache else None,
+            progress=progress,
+            batch_size=batch_size,
+            workers=default_workers() if workers is None else workers,
+            ranks=ranks,
+            vae_fp=vae_fp,
+            plugins=plugins,
         )
     ranks.barrier()
     if (
@@ -526,7 +541,19 @@ def featurize(
 
 
 def _featurize_rank(
-    model, dataset, out, featurizer, target, use_cache, progress, batch_size, workers, ranks, vae_fp
+    model: VideoModel,
+    dataset: Dataset,
+    out: Path,
+    featurizer: GradientFeaturizer,
+    *,
+    target: StandardiseTarget,
+    cache: Path | None,
+    progress: bool,
+    batch_size: int,
+    workers: int,
+    ranks: Ranks,
+    vae_fp: str,
+    plugins: tuple[str, ...],
 ) -> None:
     """Rank ``ranks.rank``'s share: chunks k ≡ rank (mod world) of ``batch_size`` clips, journaled per clip."""
     if (out / _shard_name(ranks.rank, ranks.world)).is_file():
@@ -539,10 +566,8 @@ def _featurize_rank(
     journal = _Journal(out / WORK, ranks.rank, config.proj_dim)
     todo = [c for c in chunks if not journal.done.issuperset(c)]
     mask = config.mask.for_model(model.scale_spatial, model.scale_temporal)
-    cache = cache_dir() / "inputs" if use_cache else None
-    workers = default_workers() if workers is None else workers
     loader = torch.utils.data.DataLoader(
-        _ChunkData([[dataset.clips[i].video for i in c] for c in todo], target, mask, vae_fp, cache),
+        _ChunkData([[dataset.clips[i].video for i in c] for c in todo], target, mask, vae_fp, cache, plugins),
         batch_size=None,
         num_workers=workers if todo else 0,
         collate_fn=_as_is,
@@ -579,6 +604,7 @@ def _featurize_rank(
                         mask_mean=float(x.mask.mean()),
                         grad_norm=norm,
                         status="ok",
+                        **{**x.motion, "cuts": json.dumps(x.motion["cuts"])},
                     )
                 else:
                     row.update(status="error", error=str(x))
@@ -727,6 +753,10 @@ def _index_row(i: int, clip: Clip) -> dict:
         "frames": -1,  # frames after standardisation, filled in when the clip is read
         "mean_flow": np.nan,
         "mask_mean": np.nan,
+        "residual_mean_flow": np.nan,  # after camera compensation (= mean_flow when it is off)
+        "camera_only": False,  # motion explained by the camera (motive.motion)
+        "uniformity": np.nan,  # spatial uniformity of the mask W
+        "cuts": "[]",  # first frames of new shots (JSON list), flow across them kept out of the mask
         "grad_norm": np.nan,
         "status": "pending",
         "error": "",
