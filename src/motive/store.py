@@ -244,8 +244,8 @@ def build_meta(
     }
 
 
-def check_compatible(a: dict, b: dict, what: str = "store") -> None:
-    """Raise ``StoreMismatch`` naming every setting where two metas differ."""
+def compat_diffs(a: dict, b: dict) -> list[str]:
+    """Every setting (of ``COMPAT_KEYS``) where two metas differ, as ``key: a != b`` lines."""
     diffs = []
     for key in COMPAT_KEYS:
         va, vb = a.get(key), b.get(key)
@@ -253,7 +253,12 @@ def check_compatible(a: dict, b: dict, what: str = "store") -> None:
             va, vb = (va or {}).get("fingerprint"), (vb or {}).get("fingerprint")
         if va != vb:
             diffs.append(f"{key}: {va} != {vb}")
-    if diffs:
+    return diffs
+
+
+def check_compatible(a: dict, b: dict, what: str = "store") -> None:
+    """Raise ``StoreMismatch`` naming every setting where two metas differ."""
+    if diffs := compat_diffs(a, b):
         raise StoreMismatch(f"{what} was built with different settings:\n  " + "\n  ".join(diffs))
 
 
@@ -268,15 +273,11 @@ def dataset_fingerprint(dataset: Dataset) -> str:
 
 def _plan_diffs(old: dict, new: dict) -> list[str]:
     """Every difference that forbids resuming (or reusing) a store planned as ``old`` with plan ``new``."""
-    diffs = []
-    try:
-        check_compatible(old, new)
-    except StoreMismatch as exc:
-        diffs += str(exc).splitlines()[1:]
+    diffs = compat_diffs(old, new)
     for key in ("dataset", "layout"):
         if old.get(key) != new.get(key):
-            diffs.append(f"  {key}: {old.get(key)} != {new.get(key)}")
-    return [d.strip() for d in diffs]
+            diffs.append(f"{key}: {old.get(key)} != {new.get(key)}")
+    return diffs
 
 
 @dataclass(frozen=True)
