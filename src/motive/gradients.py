@@ -43,7 +43,7 @@ class GradientConfig:
     params: list[str] | None = None  # glob patterns over transformer parameter names; None = all
     proj_dim: int = 512
     proj_seed: int = 0
-    max_block: int = 2**16  # blocks of 65536 stay in cache: 2.5× faster per clip than 2**20 (README)
+    max_block: int = 2**16  # Fastfood block length (BENCHMARKS.md: 2**16 vs 2**20)
     precision: str = "fp32"  # or "bf16": autocast for forward/backward, fp32 projection
     mask: MaskConfig = field(default_factory=MaskConfig)
 
