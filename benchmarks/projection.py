@@ -4,7 +4,7 @@ The dense baseline is generated block-wise the way TRAK's CPU ``BasicProjector``
 [D, D'] Gaussian matrix is never held whole; for each block of ``DENSE_BLOCK`` output columns a
 seeded [D, DENSE_BLOCK] block is generated and multiplied, so every projection regenerates the whole
 matrix (storing it would take D·D'·4 bytes: 8.6 GB at 2^22, 34 GB at 2^24). Fastfood keeps its
-randomness (9 bytes per input coordinate) after the first call, so its steady-state time per
+randomness (5 bytes per input coordinate) after the first call, so its steady-state time per
 projection and its first call (randomness included) are both reported.
 
 Each case runs in its own subprocess so peak memory (ru_maxrss above the process's baseline after

@@ -49,6 +49,7 @@ def test_store_layout_and_self_consistency(tiny_model, mini_world, tmp_path):
     assert (store.index["status"] == "ok").all()
     meta = json.loads((tmp_path / "s" / "meta.json").read_text())
     assert meta["gradient"]["sigma"] == 0.751 and meta["projection"]["d_out"] == 64
+    assert meta["projection"]["tables"] == "int8-signs/int16-perm/fp16-gauss"  # part of the identity
     assert meta["latent_shape"] == [16, 5, 16, 16] and meta["standardise"]["frames"] == 17
     assert GradientConfig.from_meta(meta) == GradientConfig(proj_dim=64).for_model(tiny_model)
     again = featurize(

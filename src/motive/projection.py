@@ -28,6 +28,7 @@ import torch
 
 HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (matmul, BLAS-fast)
 CHUNK_BLOCKS = 16  # blocks projected together (bounds the temporaries to 16 blocks)
+TABLES = "int8-signs/int16-perm/fp16-gauss"  # how the randomness is stored (part of a store's identity)
 
 
 def fwht_butterfly(x: torch.Tensor) -> torch.Tensor:
@@ -107,8 +108,19 @@ class FastfoodSpec:
     def num_blocks(self) -> int:
         return math.ceil(self.d_in / self.block)
 
+    @property
+    def perm_offset(self) -> int:
+        """Π is stored as int16 minus this offset when a block has at most 2^16 entries, else int32."""
+        return 2**15 if self.block <= 2**16 else 0
+
     def to_dict(self) -> dict:
-        return {"type": "fastfood", **asdict(self), "block": self.block, "num_blocks": self.num_blocks}
+        return {
+            "type": "fastfood",
+            "tables": TABLES,
+            **asdict(self),
+            "block": self.block,
+            "num_blocks": self.num_blocks,
+        }
 
 
 def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ...]:
@@ -116,12 +128,12 @@ def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ..
     rng = np.random.default_rng(np.random.SeedSequence([seed, j]))
     signs = rng.integers(0, 2, n).astype(np.int8) * 2 - 1
     perm = rng.permutation(n)
-    gauss = rng.standard_normal(n)
+    gauss = rng.standard_normal(n).astype(np.float16)  # G is stored in fp16 (2 bytes per coordinate)
     chi = np.sqrt(rng.chisquare(n, n))
     rows = np.sort(rng.choice(n, size=d, replace=False))
     # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the kept D'
     # rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
-    scale = chi / np.linalg.norm(gauss) / math.sqrt(d * n)
+    scale = chi / np.linalg.norm(gauss.astype(np.float64)) / math.sqrt(d * n)
     return signs, perm, gauss, scale[rows], rows
 
 
@@ -129,8 +141,8 @@ class Fastfood:
     """``Fastfood(d_in, d_out, seed)``: callable on ``[N, d_in]`` → ``[N, d_out]`` (float32).
 
     The per-block randomness is generated lazily on the CPU and kept on the projection's device in
-    compact form (int8 signs, int32 permutation, fp32 Gaussians: 9 bytes per input coordinate, the
-    price of never regenerating it). ``block_outputs`` projects whole blocks; summing them in block
+    compact form (int8 signs, int16 permutation — int32 for blocks above 2^16 — and fp16 Gaussians:
+    5 bytes per input coordinate, the price of never regenerating it). ``block_outputs`` projects whole blocks; summing them in block
     order is ``__call__``.
     """
 
@@ -148,8 +160,9 @@ class Fastfood:
         self.device = torch.device(device)
         m, n, d = self.spec.num_blocks, self.spec.block, d_out
         self._signs = torch.empty(m, n, dtype=torch.int8, device=self.device)  # [m, n] B
-        self._perm = torch.empty(m, n, dtype=torch.int32, device=self.device)  # [m, n] Π
-        self._gauss = torch.empty(m, n, device=self.device)  # [m, n] G
+        perm_dtype = torch.int16 if self.spec.perm_offset else torch.int32
+        self._perm = torch.empty(m, n, dtype=perm_dtype, device=self.device)  # [m, n] Π − offset
+        self._gauss = torch.empty(m, n, dtype=torch.float16, device=self.device)  # [m, n] G
         self._scale = torch.empty(m, d, device=self.device)  # [m, D'] S·R and 1/sqrt(D'·n)
         self._rows = torch.empty(m, d, dtype=torch.int64, device=self.device)  # [m, D'] R
         self._ready = np.zeros(m, bool)
@@ -176,6 +189,8 @@ class Fastfood:
             self._fill(j, _block_randomness(self.spec.seed, j, self.spec.block, self.spec.d_out))
 
     def _fill(self, j: int, parts: tuple[np.ndarray, ...]) -> None:
+        signs, perm, gauss, scale, rows = parts
+        parts = (signs, perm - self.spec.perm_offset, gauss, scale, rows)
         for dst, src in zip((self._signs, self._perm, self._gauss, self._scale, self._rows), parts):
             dst[j] = torch.from_numpy(src).to(dst.dtype)
         self._ready[j] = True
@@ -204,9 +219,9 @@ class Fastfood:
             else torch.tensor(ids, device=self.device)
         )
         y = fwht(x.float().to(self.device) * self._signs[sel])  # [..., J, n]
-        perm = self._perm[sel].long().expand(*lead, J, n)  # int32 table, int64 for gather (fastest on CPU)
+        perm = (self._perm[sel].long() + self.spec.perm_offset).expand(*lead, J, n)  # int64 for gather
         y = torch.gather(y, -1, perm)
-        y = fwht(y * self._gauss[sel])
+        y = fwht(y * self._gauss[sel].float())
         rows = self._rows[sel].expand(*lead, J, self.spec.d_out)
         return torch.gather(y, -1, rows) * self._scale[sel]  # [..., J, D']
 
