@@ -75,17 +75,15 @@ def test_bad_clip_is_recorded_not_fatal(tiny_model, mini_world, tmp_path):
     assert np.all(store.vectors[1] == 0)
 
 
+def _two_stores(model, data, tmp_path, other: GradientConfig) -> tuple[Store, Store]:
+    """Stores of ``data`` with the default settings (D' = 32) and with ``other``."""
+    a = featurize(model, data, tmp_path / "a", GradientConfig(proj_dim=32), progress=False)
+    return a, featurize(model, data, tmp_path / "b", other, progress=False)
+
+
 def test_mismatched_settings_are_refused(tiny_model, mini_world, tmp_path):
-    a = featurize(
-        tiny_model, mini_world / "query", tmp_path / "a", GradientConfig(proj_dim=32), progress=False
-    )
-    b = featurize(
-        tiny_model,
-        mini_world / "query",
-        tmp_path / "b",
-        GradientConfig(proj_dim=32, sigma=0.3, use_mask=False),
-        progress=False,
-    )
+    other = GradientConfig(proj_dim=32, sigma=0.3, use_mask=False)
+    a, b = _two_stores(tiny_model, mini_world / "query", tmp_path, other)
     with pytest.raises(StoreMismatch, match="gradient"):
         check_compatible(a.meta, b.meta)
     check_compatible(a.meta, Store.open(tmp_path / "a").meta)
@@ -291,16 +289,8 @@ def test_separate_jobs_merge_and_info(model_dir, mini_world, tmp_path, capsys):
 def test_camera_compensation_and_cuts_reach_the_store(tiny_model, mini_world, tmp_path):
     from motive.motion.mask import MaskConfig
 
-    plain = featurize(
-        tiny_model, mini_world / "pool", tmp_path / "a", GradientConfig(proj_dim=32), progress=False
-    )
-    comp = featurize(
-        tiny_model,
-        mini_world / "pool",
-        tmp_path / "b",
-        GradientConfig(proj_dim=32, mask=MaskConfig(camera_compensation=True)),
-        progress=False,
-    )
+    other = GradientConfig(proj_dim=32, mask=MaskConfig(camera_compensation=True))
+    plain, comp = _two_stores(tiny_model, mini_world / "pool", tmp_path, other)
     assert comp.meta["gradient"]["mask"]["camera_compensation"] is True
     with pytest.raises(StoreMismatch, match="camera_compensation"):
         check_compatible(plain.meta, comp.meta)

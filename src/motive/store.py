@@ -189,21 +189,6 @@ def clip_inputs_batch(
     return encode_prepared(model, [prepare_clip(c, target, mask, vae_fp, cache) for c in clips])
 
 
-def clip_inputs(
-    model: VideoModel,
-    clip: Path,
-    target: StandardiseTarget,
-    mask: MaskConfig,
-    vae_fp: str,
-    cache: Path | None,
-) -> ClipInputs:
-    """``clip_inputs_batch`` for one clip; raises the clip's ``VideoError``."""
-    result = clip_inputs_batch(model, [clip], target, mask, vae_fp, cache)[0]
-    if isinstance(result, VideoError):
-        raise result
-    return result
-
-
 def dataset_inputs(
     model: VideoModel, clips: list[Clip], mask: MaskConfig | None = None, batch_size: int = 16
 ) -> list[ClipInputs]:
@@ -586,6 +571,7 @@ def _featurize_rank(
         for chunk, prepared in zip(todo, loader):
             inputs = encode_prepared(model, prepared)
             good = [k for k, x in enumerate(inputs) if isinstance(x, ClipInputs)]
+            text_row = {k: t for t, k in enumerate(good)}  # chunk position → row of ``texts``
             texts = model.encode_text([dataset.clips[chunk[k]].prompt for k in good]) if good else None
             for k, (i, x) in enumerate(zip(chunk, inputs)):
                 if i in journal.done:
@@ -593,7 +579,7 @@ def _featurize_rank(
                 row = _index_row(i, dataset.clips[i])
                 vector = np.zeros(config.proj_dim, np.float32)
                 if isinstance(x, ClipInputs):
-                    t = good.index(k)
+                    t = text_row[k]
                     dev = model.device
                     v, norm = featurizer.feature(
                         x.latent[None].to(dev), texts[t : t + 1], x.mask[None].to(dev)
