@@ -5,13 +5,16 @@ For each model size (the tiny Wan config scaled up; random init), on one clip's 
 - ``bare``: forward + backward of the motion-weighted loss, gradients left in ``.grad`` (what any
   training step pays);
 - ``feature``: ``GradientFeaturizer.feature`` — the same forward + backward with every parameter's
-  gradient projected by streaming Fastfood inside the backward hooks (D' = 512) and freed;
+  gradient projected by streaming Fastfood inside the backward hooks (D' = 512) and freed; the
+  projection's randomness kept between clips (5 bytes per parameter, the default);
+- ``regen``: the same with the randomness regenerated per block (``keep_tables=False``; memory flat);
 - ``store``: wall time per clip of ``motive.store.featurize`` over a 16-clip dataset with cached
   inputs (journal, text encoding and bookkeeping included; tiny and 10M only).
 ``overhead_ratio`` = feature ÷ bare (median of repeats; the JSON's top-level figure is the worst
 case); ``store_overhead_ratio`` = store ÷ bare.
 Peak memory runs in separate subprocesses (ru_maxrss above the loaded-model baseline), with the
-projection's own bytes (its randomness plus parked blocks) as a share of the featurize peak.
+projection's own bytes (its randomness — kept, or the most generated for one call — plus parked
+blocks) as a share of the featurize peak, for both ways of handling the randomness.
 Runs with no arguments; prints a table and, as its last line, one JSON object of the figures.
 """
 
@@ -45,7 +48,7 @@ STORE_CASES = {("tiny", "17x64x64"), ("10M", "17x64x64")}
 REPEATS = 5
 
 
-def _setup(size: str, clip: str = "17x64x64"):
+def _setup(size: str, clip: str = "17x64x64", keep_tables: bool = True):
     import torch
 
     from motive.cli import _quiet_libraries
@@ -57,7 +60,7 @@ def _setup(size: str, clip: str = "17x64x64"):
     model = build_tiny_model(TinyConfig(**SIZES[size]), seed=0)
     frames, height, width = CLIPS[clip]
     shape = model.latent_shape(frames, height, width)
-    feat = GradientFeaturizer(model, GradientConfig().for_model(model), shape, frames=frames)
+    feat = GradientFeaturizer(model, GradientConfig().for_model(model), shape, frames, keep_tables)
     h = torch.randn(1, *shape)  # [1, C, f, h, w]
     w = torch.rand(1, *shape[1:])  # [1, f, h, w]
     text = model.encode_text(["a red ball bouncing on a checkered floor"])
@@ -75,35 +78,40 @@ def _rss_mb() -> float:
 
 
 def _memory_case(size: str, kind: str) -> dict:
-    model, feat, inputs = _setup(size)
+    """kind: bare | feature (randomness kept) | regen (randomness regenerated per block)."""
+    model, feat, inputs = _setup(size, keep_tables=kind != "regen")
+    proj = feat.projection
     if kind == "feature":
-        feat.projection.prepare_all()  # randomness counts as projection memory
-    base = _rss_mb() - (feat.projection.nbytes / 2**20 if kind == "feature" else 0)
+        proj.prepare_all()  # randomness counts as projection memory
+    base = _rss_mb() - proj.nbytes / 2**20
     (_bare if kind == "bare" else lambda f, x: f.feature(*x))(feat, inputs)
     out = {"peak_extra_mb": _rss_mb() - base, "params": model.num_parameters()}
-    if kind == "feature":
-        n = feat.projection.spec.block
-        out["projection_mb"] = (feat.projection.nbytes + feat.stream.peak_pending * n * 4) / 2**20
+    if kind != "bare":
+        parked = feat.stream.peak_pending * proj.spec.block * 4
+        out["projection_mb"] = (proj.nbytes + proj.peak_transient_nbytes + parked) / 2**20
     return out
 
 
 def _timing(size: str, clip: str) -> dict:
+    from motive.gradients import GradientFeaturizer
+
     model, feat, inputs = _setup(size, clip)
+    regen = GradientFeaturizer(model, feat.config, feat.latent_shape, feat.frames, keep_tables=False)
     feat.feature(*inputs)  # warm up (and build the projection's randomness)
+    regen.feature(*inputs)
     _bare(feat, inputs)
-    bare, feature = [], []
-    for _ in range(REPEATS):  # interleaved, so load changes hit both alike
-        t = time.perf_counter()
-        _bare(feat, inputs)
-        bare.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        feat.feature(*inputs)
-        feature.append(time.perf_counter() - t)
+    times: dict[str, list[float]] = {"bare": [], "feature": [], "regen": []}
+    runs = {"bare": lambda: _bare(feat, inputs), "feature": lambda: feat.feature(*inputs)}
+    runs["regen"] = lambda: regen.feature(*inputs)
+    for _ in range(REPEATS):  # interleaved, so load changes hit all alike
+        for name, run in runs.items():
+            t = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t)
     out = {
         "params": model.num_parameters(),
         "tokens": int(inputs[0][0, 0].numel() // math.prod(model.transformer.config.patch_size)),
-        "bare_s": statistics.median(bare),
-        "feature_s": statistics.median(feature),
+        **{f"{name}_s": statistics.median(v) for name, v in times.items()},
     }
     if (size, clip) in STORE_CASES:
         out["store_s_per_clip"] = _store_per_clip(model)
@@ -134,30 +142,39 @@ def main() -> dict:
     for size, clip in CASES:
         r = _sub("--timing", size, clip)
         r["overhead_ratio"] = r["feature_s"] / r["bare_s"]
+        r["regen_overhead_ratio"] = r["regen_s"] / r["bare_s"]
         if "store_s_per_clip" in r:
             r["store_overhead_ratio"] = r["store_s_per_clip"] / r["bare_s"]
         if clip == "17x64x64":
-            bare, feat = _sub("--memory", size, "bare"), _sub("--memory", size, "feature")
-            r["bare_peak_extra_mb"], r["feature_peak_extra_mb"] = bare["peak_extra_mb"], feat["peak_extra_mb"]
-            r["projection_mb"] = feat["projection_mb"]
-            r["projection_share"] = feat["projection_mb"] / (feat["peak_extra_mb"] + feat["projection_mb"])
+            r["bare_peak_extra_mb"] = _sub("--memory", size, "bare")["peak_extra_mb"]
+            for kind in ("feature", "regen"):
+                m = _sub("--memory", size, kind)
+                r[f"{kind}_peak_extra_mb"], r[f"{kind}_projection_mb"] = (
+                    m["peak_extra_mb"],
+                    m["projection_mb"],
+                )
+                r[f"{kind}_projection_share"] = m["projection_mb"] / (m["peak_extra_mb"] + m["projection_mb"])
         rows[f"{size}@{clip}"] = r
     print(
-        f"{'case':>16} {'params':>12} {'tokens':>6} {'bare s':>8} {'feature s':>10} {'ratio':>6} {'store':>6}",
-        end="",
+        f"{'case':>16} {'params':>12} {'tokens':>6} {'bare s':>7} {'feat s':>7} {'ratio':>6} {'regen':>6}"
+        f" {'store':>6} {'bare MB':>8} {'feat MB':>8} {'proj MB':>8} {'share':>6}"
+        f" {'regen MB':>9} {'proj MB':>8} {'share':>6}"
     )
-    print(f" {'bare MB':>8} {'feat MB':>8} {'proj MB':>8} {'share':>6}")
     for name, r in rows.items():
         store = f"{r['store_overhead_ratio']:.2f}" if "store_overhead_ratio" in r else "-"
         mem = (
-            f" {r['bare_peak_extra_mb']:>8.0f} {r['feature_peak_extra_mb']:>8.0f} {r['projection_mb']:>8.0f}"
-            f" {r['projection_share']:>6.2f}"
-            if "projection_mb" in r
+            f" {r['bare_peak_extra_mb']:>8.0f}"
+            + "".join(
+                f" {r[f'{k}_peak_extra_mb']:>{w}.0f} {r[f'{k}_projection_mb']:>8.0f}"
+                f" {r[f'{k}_projection_share']:>6.2f}"
+                for k, w in (("feature", 8), ("regen", 9))
+            )
+            if "bare_peak_extra_mb" in r
             else ""
         )
         print(
-            f"{name:>16} {r['params']:>12,} {r['tokens']:>6} {r['bare_s']:>8.3f} {r['feature_s']:>10.3f}"
-            f" {r['overhead_ratio']:>6.2f} {store:>6}{mem}"
+            f"{name:>16} {r['params']:>12,} {r['tokens']:>6} {r['bare_s']:>7.3f} {r['feature_s']:>7.3f}"
+            f" {r['overhead_ratio']:>6.2f} {r['regen_overhead_ratio']:>6.2f} {store:>6}{mem}"
         )
     return {
         "cases": rows,
@@ -166,7 +183,13 @@ def main() -> dict:
         "store_overhead_ratio": max(
             r["store_overhead_ratio"] for r in rows.values() if "store_overhead_ratio" in r
         ),
-        "projection_share": {k: r["projection_share"] for k, r in rows.items() if "projection_share" in r},
+        "regen_overhead_ratio_by_case": {k: r["regen_overhead_ratio"] for k, r in rows.items()},
+        "projection_share": {
+            k: r["feature_projection_share"] for k, r in rows.items() if "feature_projection_share" in r
+        },
+        "regen_projection_share": {
+            k: r["regen_projection_share"] for k, r in rows.items() if "regen_projection_share" in r
+        },
     }
 
 

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from motive.projection import Fastfood, FastfoodSpec, StreamingProjector, fwht, fwht_butterfly, l2_normalise
+from motive.projection import (
+    CHUNK_BLOCKS,
+    Fastfood,
+    FastfoodSpec,
+    StreamingProjector,
+    fwht,
+    fwht_butterfly,
+    l2_normalise,
+)
 
 
 def _hadamard(n):
@@ -105,3 +113,22 @@ def test_prepare_all_gives_the_lazy_randomness():
     eager.prepare_all()
     assert eager.nbytes == lazy.nbytes
     torch.testing.assert_close(eager(x), lazy(x), rtol=0, atol=0)
+
+
+def test_regenerated_randomness_gives_the_kept_one_and_holds_no_tables():
+    x = torch.randn(3, 40_000)
+    kept, regen = (
+        Fastfood(40_000, 32, seed=9, max_block=1024),
+        Fastfood(40_000, 32, seed=9, max_block=1024, keep_tables=False),
+    )
+    torch.testing.assert_close(regen(x), kept(x), rtol=0, atol=0)
+    assert regen.nbytes == 0 and kept.nbytes >= 5 * 40_000
+    # one call generates at most CHUNK_BLOCKS blocks' randomness at a time
+    assert 0 < regen.peak_transient_nbytes <= CHUNK_BLOCKS * 1024 * 5 + CHUNK_BLOCKS * 32 * 12
+    with pytest.raises(ValueError, match="keep_tables"):
+        regen.prepare_all()
+    pieces = list(torch.split(x[0], [1000, 30_000, 9_000]))
+    stream = StreamingProjector(regen, [len(p) for p in pieces])
+    for i in (2, 0, 1):
+        stream.add(i, pieces[i])
+    torch.testing.assert_close(stream.result(), kept(x[:1])[0], rtol=1e-5, atol=1e-6)

@@ -130,6 +130,7 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
             ranks=ranks,
             overwrite=args.overwrite,
             plugins=tuple(args.plugin),
+            keep_tables=not args.regenerate_projection,
         )
     finally:
         if ranks.group:
@@ -392,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="fp32",
         choices=["fp32", "bf16"],
         help="forward/backward precision (paper: bf16)",
+    )
+    p.add_argument(
+        "--regenerate-projection",
+        action="store_true",
+        help="regenerate the Fastfood randomness per block instead of keeping 5 bytes per parameter "
+        "(same vectors; memory flat in model size, ≈1 ms per 65,536 parameters per clip on CPU)",
     )
     _add_mask_args(p)
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")

@@ -87,8 +87,15 @@ class GradientFeaturizer:
     """Turns (latent, text, mask) of one clip into its gradient and its unit projected feature."""
 
     def __init__(
-        self, model: VideoModel, config: GradientConfig, latent_shape: tuple[int, int, int, int], frames: int
+        self,
+        model: VideoModel,
+        config: GradientConfig,
+        latent_shape: tuple[int, int, int, int],
+        frames: int,
+        keep_tables: bool = True,
     ):
+        """``keep_tables=False`` regenerates the projection's randomness per block instead of keeping
+        5 bytes per parameter (same features; memory flat in model size, slower on CPU)."""
         self.model = model
         self.config = config
         self.frames = frames
@@ -99,7 +106,7 @@ class GradientFeaturizer:
             e.to(model.device) for e in common_noise(self.latent_shape, config.noise_seed, config.noise_draws)
         ]
         self.projection = Fastfood(
-            self.dim, config.proj_dim, config.proj_seed, config.max_block, device=model.device
+            self.dim, config.proj_dim, config.proj_seed, config.max_block, model.device, keep_tables
         )
         self.stream = StreamingProjector(self.projection, [p.numel() for _, p in self.params])
         chosen = {id(p) for _, p in self.params}

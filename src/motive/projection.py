@@ -28,7 +28,7 @@ import torch
 
 HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (matmul, BLAS-fast)
 CHUNK_BLOCKS = 16  # blocks projected together (bounds the temporaries to 16 blocks)
-TABLES = "int8-signs/int16-perm/fp16-gauss"  # how the randomness is stored (part of a store's identity)
+TABLES = "v2/int8-signs/int16-perm/fp16-gauss"  # how the randomness is drawn and stored (store identity)
 
 
 def fwht_butterfly(x: torch.Tensor) -> torch.Tensor:
@@ -124,26 +124,30 @@ class FastfoodSpec:
 
 
 def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ...]:
-    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU."""
+    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU (≈1 ms
+    for a 2^16 block on one core: a permutation and n Gaussians; χ is drawn for the kept rows only)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, j]))
-    signs = rng.integers(0, 2, n).astype(np.int8) * 2 - 1
+    bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), np.uint8))[:n]
+    signs = bits.astype(np.int8) * 2 - 1
     perm = rng.permutation(n)
-    gauss = rng.standard_normal(n).astype(np.float16)  # G is stored in fp16 (2 bytes per coordinate)
-    chi = np.sqrt(rng.chisquare(n, n))
+    gauss = rng.standard_normal(n, dtype=np.float32).astype(np.float16)  # G is stored in fp16
     rows = np.sort(rng.choice(n, size=d, replace=False))
+    chi = np.sqrt(rng.chisquare(n, d))  # s_i ~ χ_n of the kept rows
     # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the kept D'
     # rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
     scale = chi / np.linalg.norm(gauss.astype(np.float64)) / math.sqrt(d * n)
-    return signs, perm, gauss, scale[rows], rows
+    return signs, perm, gauss, scale, rows
 
 
 class Fastfood:
     """``Fastfood(d_in, d_out, seed)``: callable on ``[N, d_in]`` → ``[N, d_out]`` (float32).
 
-    The per-block randomness is generated lazily on the CPU and kept on the projection's device in
-    compact form (int8 signs, int16 permutation — int32 for blocks above 2^16 — and fp16 Gaussians:
-    5 bytes per input coordinate, the price of never regenerating it). ``block_outputs`` projects whole blocks; summing them in block
-    order is ``__call__``.
+    The per-block randomness is generated on the CPU on first use. With ``keep_tables`` (default) it
+    is kept on the projection's device in compact form — int8 signs, int16 permutation (int32 for
+    blocks above 2^16) and fp16 Gaussians: 5 bytes per input coordinate — so it is generated once.
+    Without, it is regenerated for every call and dropped: memory bounded by ``CHUNK_BLOCKS`` blocks
+    whatever the model size, at ≈1 ms per 2^16 block of CPU time per call. Both give identical
+    results. ``block_outputs`` projects whole blocks; summing them in block order is ``__call__``.
     """
 
     def __init__(
@@ -153,15 +157,17 @@ class Fastfood:
         seed: int = 0,
         max_block: int = 2**16,
         device: torch.device | str = "cpu",
+        keep_tables: bool = True,
     ):
         if d_in < 1 or d_out < 1:
             raise ValueError("d_in and d_out must be positive")
         self.spec = FastfoodSpec(d_in, d_out, seed, max_block)
         self.device = torch.device(device)
-        m, n, d = self.spec.num_blocks, self.spec.block, d_out
+        self.keep_tables = keep_tables
+        self.peak_transient_nbytes = 0  # most randomness generated for one call without keep_tables
+        m, n, d = (self.spec.num_blocks if keep_tables else 0), self.spec.block, d_out
         self._signs = torch.empty(m, n, dtype=torch.int8, device=self.device)  # [m, n] B
-        perm_dtype = torch.int16 if self.spec.perm_offset else torch.int32
-        self._perm = torch.empty(m, n, dtype=perm_dtype, device=self.device)  # [m, n] Π − offset
+        self._perm = torch.empty(m, n, dtype=self._perm_dtype, device=self.device)  # [m, n] Π − offset
         self._gauss = torch.empty(m, n, dtype=torch.float16, device=self.device)  # [m, n] G
         self._scale = torch.empty(m, d, device=self.device)  # [m, D'] S·R and 1/sqrt(D'·n)
         self._rows = torch.empty(m, d, dtype=torch.int64, device=self.device)  # [m, D'] R
@@ -176,30 +182,55 @@ class Fastfood:
         return self.spec.d_out
 
     @property
+    def _perm_dtype(self) -> torch.dtype:
+        return torch.int16 if self.spec.perm_offset else torch.int32
+
+    @property
     def nbytes(self) -> int:
-        """Bytes held by the projection's randomness."""
+        """Bytes of randomness held between calls (0 without ``keep_tables``)."""
         return sum(
             t.numel() * t.element_size()
             for t in (self._signs, self._perm, self._gauss, self._scale, self._rows)
         )
 
-    def _prepare(self, j: int) -> None:
-        """Generate block j's randomness on first use."""
-        if not self._ready[j]:
-            self._fill(j, _block_randomness(self.spec.seed, j, self.spec.block, self.spec.d_out))
-
-    def _fill(self, j: int, parts: tuple[np.ndarray, ...]) -> None:
-        signs, perm, gauss, scale, rows = parts
+    def _compact(self, j: int) -> tuple[torch.Tensor, ...]:
+        """Block j's randomness in its stored dtypes, on the projection's device."""
+        signs, perm, gauss, scale, rows = _block_randomness(
+            self.spec.seed, j, self.spec.block, self.spec.d_out
+        )
         parts = (signs, perm - self.spec.perm_offset, gauss, scale, rows)
-        for dst, src in zip((self._signs, self._perm, self._gauss, self._scale, self._rows), parts):
-            dst[j] = torch.from_numpy(src).to(dst.dtype)
-        self._ready[j] = True
+        dtypes = (torch.int8, self._perm_dtype, torch.float16, torch.float32, torch.int64)
+        return tuple(torch.from_numpy(x).to(self.device, dt) for x, dt in zip(parts, dtypes))
 
     def prepare_all(self) -> None:
-        """Generate every block's randomness now, so later calls exclude it (≈4 ms per 2^16 block on
-        one CPU core; numpy's generators hold the GIL, so threads do not help)."""
-        for j in range(self.spec.num_blocks):
-            self._prepare(j)
+        """Generate every block's randomness now, so later calls exclude it (≈1 ms per 2^16 block on
+        one CPU core; numpy's generators hold the GIL, so threads do not help). Needs ``keep_tables``."""
+        if not self.keep_tables:
+            raise ValueError("prepare_all() keeps the randomness; this projection has keep_tables=False")
+        self._tables(list(range(self.spec.num_blocks)))
+
+    def _tables(self, ids: list[int]) -> tuple[torch.Tensor, ...]:
+        """(signs, perm − offset, gauss, scale, rows) of blocks ``ids``, each ``[J, ...]``."""
+        if not self.keep_tables:
+            parts = [torch.stack(p) for p in zip(*(self._compact(j) for j in ids))]
+            self.peak_transient_nbytes = max(
+                self.peak_transient_nbytes, sum(t.numel() * t.element_size() for t in parts)
+            )
+            return tuple(parts)
+        tables = (self._signs, self._perm, self._gauss, self._scale, self._rows)
+        for j in ids:
+            if not self._ready[j]:
+                for dst, src in zip(tables, self._compact(j)):
+                    dst[j] = src
+                self._ready[j] = True
+        # consecutive blocks are a view of the tables; a scattered list is gathered once
+        J = len(ids)
+        sel = (
+            slice(ids[0], ids[0] + J)
+            if ids == list(range(ids[0], ids[0] + J))
+            else torch.tensor(ids, device=self.device)
+        )
+        return tuple(t[sel] for t in tables)
 
     def block_outputs(self, x: torch.Tensor, blocks: int | list[int]) -> torch.Tensor:
         """Project whole blocks ``x [..., J, block]`` → ``[..., J, D']``. ``blocks``: the first of J
@@ -210,20 +241,12 @@ class Fastfood:
             raise ValueError(
                 f"expected [..., {len(ids)}, {n}] for blocks {ids[:4]}… of {self.spec.num_blocks}"
             )
-        for j in ids:
-            self._prepare(j)
-        # consecutive blocks are a view of the tables; a scattered list is gathered once
-        sel = (
-            slice(ids[0], ids[0] + J)
-            if ids == list(range(ids[0], ids[0] + J))
-            else torch.tensor(ids, device=self.device)
-        )
-        y = fwht(x.float().to(self.device) * self._signs[sel])  # [..., J, n]
-        perm = (self._perm[sel].long() + self.spec.perm_offset).expand(*lead, J, n)  # int64 for gather
+        signs, perm, gauss, scale, rows = self._tables(ids)
+        y = fwht(x.float().to(self.device) * signs)  # [..., J, n]
+        perm = (perm.long() + self.spec.perm_offset).expand(*lead, J, n)  # int64 for gather
         y = torch.gather(y, -1, perm)
-        y = fwht(y * self._gauss[sel].float())
-        rows = self._rows[sel].expand(*lead, J, self.spec.d_out)
-        return torch.gather(y, -1, rows) * self._scale[sel]  # [..., J, D']
+        y = fwht(y * gauss.float())
+        return torch.gather(y, -1, rows.expand(*lead, J, self.spec.d_out)) * scale  # [..., J, D']
 
     def project_block(self, x: torch.Tensor, j: int) -> torch.Tensor:
         """Project the j-th block slice ``[N, ≤ block]`` (zero-padded to the block) → ``[N, d_out]``."""

@@ -458,6 +458,7 @@ def featurize(
     ranks: Ranks | None = None,
     overwrite: bool = False,
     plugins: tuple[str, ...] = (),
+    keep_tables: bool = True,
 ) -> Store | None:
     """Compute the unit projected gradient of every clip of dataset ``data`` into store ``out``.
 
@@ -467,7 +468,8 @@ def featurize(
     its message (zero vector); the run goes on. Under torchrun (``ranks`` defaults to the process
     group) every rank computes its chunks, and rank 0 merges once all are done. Returns the store,
     or None when this rank finished but others (started as separate jobs) have not. ``plugins``:
-    modules that register flow back-ends (imported in data-loading workers too).
+    modules that register flow back-ends (imported in data-loading workers too). ``keep_tables=False``
+    regenerates the projection's randomness per block (memory flat in model size; same vectors).
     """
     ranks = ranks or Ranks.current()
     config = (config or GradientConfig()).for_model(model)
@@ -476,7 +478,7 @@ def featurize(
     out = Path(out)
     model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
-    featurizer = GradientFeaturizer(model, config, shape, target.frames)
+    featurizer = GradientFeaturizer(model, config, shape, target.frames, keep_tables)
     plan = build_meta(model, config, target, featurizer, model_fp)
     plan["data"] = str(dataset.root)  # where the clips live
     plan["dataset"] = {"clips": len(dataset), "fingerprint": dataset_fingerprint(dataset)}
