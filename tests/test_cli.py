@@ -60,6 +60,8 @@ def test_demo_quick_end_to_end(tmp_path):
         r = results["retrieval"][method]
         assert 0 <= r["motion_precision"] <= 1 and 0 <= r["colour_precision"] <= 1
     assert results["retrieval"]["motive"]["seeds"] == 2
+    assert results["config"]["sigma"] == 0.3  # the demo's σ; the paper's σ is measured alongside
+    assert results["retrieval"]["motive_paper_sigma"]["seeds"] == 1
     assert -1 <= results["projection_spearman"] <= 1
     assert set(results["finetune"]) == {
         "base",

@@ -132,3 +132,15 @@ def test_regenerated_randomness_gives_the_kept_one_and_holds_no_tables():
     for i in (2, 0, 1):
         stream.add(i, pieces[i])
     torch.testing.assert_close(stream.result(), kept(x[:1])[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("d_out", [64, 48])
+def test_kept_rows_transform_equals_the_full_transform(d_out):
+    ff = Fastfood(3 * 4096, d_out, seed=2, max_block=4096)
+    x = torch.randn(2, 3, 4096, dtype=torch.float64).float()
+    torch.testing.assert_close(
+        ff.block_outputs(x, 0), ff.reference_block_outputs(x, [0, 1, 2]), rtol=1e-4, atol=1e-4
+    )
+    rows = ff._tables([0, 1, 2])[4]  # [J, D']: one coset per block, D' distinct rows
+    assert all(len(set(r.tolist())) == d_out for r in rows)
+    assert all(len(set((r // 64).tolist())) == 1 for r in rows)

@@ -117,10 +117,8 @@ def _attribute(model_dir, store, queries, out, *extra) -> int:
 def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     store, res, tuned = tmp_path / "store", tmp_path / "res", tmp_path / "tuned"
     pool, queries = mini_world / "pool", mini_world / "query"
-    assert (
-        _cli("featurize", "--model", model_dir, "--data", pool, "--out", store, "--proj-dim", 64, "--quiet")
-        == 0
-    )
+    featurize = ("featurize", "--model", model_dir, "--data", pool, "--out", store, "--proj-dim", 64)
+    assert _cli(*featurize, "--regenerate-projection", "--quiet") == 0
     assert _attribute(model_dir, store, queries, res, "--fraction", 0.3) == 0
     scores = pd.read_parquet(res / "scores.parquet")
     assert scores.shape == (10, 11)  # video column + one per query

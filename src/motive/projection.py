@@ -6,7 +6,10 @@ One block of size n = 2^k maps x ∈ R^n to R^{D'}:
 
 B: random ±1 diagonal; H: Walsh–Hadamard (unnormalised, computed by the fast transform); Π: random
 permutation; G: Gaussian diagonal; S: diag(s_i / ‖G‖_F · sqrt(n)) with s_i ~ χ_n, which gives rows the
-norm distribution of a dense Gaussian matrix; R: keeps D' of the n rows. With this scaling
+norm distribution of a dense Gaussian matrix; R: keeps D' of the n rows, all sharing their high bits
+(one coset of the first D' Walsh indices, the coset drawn per block: with G Gaussian any D' distinct
+rows give the same JL guarantee), so the second H is computed for the kept rows only — a signed sum
+of the n/D' row groups and one length-D' transform, about half the cost of a full one. With this scaling
 E‖P_j x‖² = ‖x‖². A vector longer than one block is split into blocks (the last zero-padded), each
 block gets its own independently seeded (B, Π, G, S, R), and the projections are SUMMED: P = [P_1 …
 P_m] is still a JL map. All randomness comes from one seed and is generated on the CPU, so the same
@@ -28,7 +31,7 @@ import torch
 
 HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (matmul, BLAS-fast)
 CHUNK_BLOCKS = 16  # blocks projected together (bounds the temporaries to 16 blocks)
-TABLES = "v2/int8-signs/int16-perm/fp16-gauss"  # how the randomness is drawn and stored (store identity)
+TABLES = "v2/coset-rows/int8-signs/int16-perm/fp16-gauss"  # how the randomness is drawn and stored (store identity)
 
 
 def fwht_butterfly(x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +81,13 @@ def fwht(x: torch.Tensor, factor: int = HADAMARD_FACTOR) -> torch.Tensor:
             y = torch.matmul(h, y.reshape(rows * (n // (m * inner)), m, inner))
         inner *= m
     return y.reshape(*lead, n)
+
+
+def _parity(x: torch.Tensor) -> torch.Tensor:
+    """Parity of the set bits of non-negative int64 ``x`` (so H[i, j] = (−1)^parity(i & j))."""
+    for shift in (32, 16, 8, 4, 2, 1):
+        x = x ^ (x >> shift)
+    return x & 1
 
 
 def _check_pow2(n: int) -> int:
@@ -131,7 +141,8 @@ def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ..
     signs = bits.astype(np.int8) * 2 - 1
     perm = rng.permutation(n)
     gauss = rng.standard_normal(n, dtype=np.float32).astype(np.float16)  # G is stored in fp16
-    rows = np.sort(rng.choice(n, size=d, replace=False))
+    dp = next_pow2(d)
+    rows = rng.integers(n // dp) * dp + np.sort(rng.choice(dp, size=d, replace=False))  # one coset
     chi = np.sqrt(rng.chisquare(n, d))  # s_i ~ χ_n of the kept rows
     # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the kept D'
     # rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
@@ -243,10 +254,24 @@ class Fastfood:
             )
         signs, perm, gauss, scale, rows = self._tables(ids)
         y = fwht(x.float().to(self.device) * signs)  # [..., J, n]
-        perm = (perm.long() + self.spec.perm_offset).expand(*lead, J, n)  # int64 for gather
-        y = torch.gather(y, -1, perm)
-        y = fwht(y * gauss.float())
-        return torch.gather(y, -1, rows.expand(*lead, J, self.spec.d_out)) * scale  # [..., J, D']
+        perm = perm.to(torch.int64).add_(self.spec.perm_offset).expand(*lead, J, n)  # int64 for gather
+        y = torch.gather(y, -1, perm) * gauss.float()  # [..., J, n]
+        # H_n = H_{n/d'} ⊗ H_d', and the kept rows are head·d' + c: (H_n y)[head·d' + c] =
+        # (H_d' · Σ_a H_{n/d'}[head, a] · y[a, :])[c] — only the kept rows' transform is computed
+        dp = next_pow2(self.spec.d_out)
+        head = rows[:, :1] // dp  # [J, 1]
+        walsh = 1.0 - 2.0 * _parity(head & torch.arange(n // dp, device=self.device)).float()  # [J, n/d']
+        y = (walsh.unsqueeze(-2) @ y.reshape(*lead, J, n // dp, dp)).squeeze(-2)  # [..., J, d']
+        y = fwht(y)
+        return torch.gather(y, -1, (rows % dp).expand(*lead, J, self.spec.d_out)) * scale  # [..., J, D']
+
+    def reference_block_outputs(self, x: torch.Tensor, blocks: list[int]) -> torch.Tensor:
+        """``block_outputs`` the slow way (both transforms in full, then the rows): for tests."""
+        signs, perm, gauss, scale, rows = self._tables(list(blocks))
+        y = fwht_butterfly(x.float().to(self.device) * signs)
+        y = torch.gather(y, -1, (perm.long() + self.spec.perm_offset).expand_as(y)) * gauss.float()
+        y = fwht_butterfly(y)
+        return torch.gather(y, -1, rows.expand(*y.shape[:-1], self.spec.d_out)) * scale
 
     def project_block(self, x: torch.Tensor, j: int) -> torch.Tensor:
         """Project the j-th block slice ``[N, ≤ block]`` (zero-padded to the block) → ``[N, d_out]``."""

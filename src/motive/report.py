@@ -83,6 +83,16 @@ def write_report(
         "Green border: the clip has the query's motion; red: it does not. Scores are cosines of projected gradients "
         "of the motion-weighted flow-matching loss (one fixed σ and noise draw).</p>"
     )
+    config = results.get("config", {})
+    if "sigma" in config:
+        paper = (
+            f"; <code>motive_paper_sigma</code> is Motive at the paper's σ = {config['paper_sigma']} (one seed)"
+            if "motive_paper_sigma" in results["retrieval"]
+            else ""
+        )
+        parts.append(
+            f"<p>σ = {config['sigma']} for <code>motive</code> and <code>no_motion_mask</code>{paper}.</p>"
+        )
     parts.append("<h2>Retrieval: same-motion and same-colour precision@10%</h2>")
     parts.append(
         _table(
