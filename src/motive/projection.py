@@ -140,13 +140,13 @@ def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ..
     bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), np.uint8))[:n]
     signs = bits.astype(np.int8) * 2 - 1
     perm = rng.permutation(n)
-    gauss = rng.standard_normal(n, dtype=np.float32).astype(np.float16)  # G is stored in fp16
+    gauss = rng.standard_normal(n, dtype=np.float32)  # G; kept in fp16 (rounded by torch: fast)
     dp = next_pow2(d)
     rows = rng.integers(n // dp) * dp + np.sort(rng.choice(dp, size=d, replace=False))  # one coset
     chi = np.sqrt(rng.chisquare(n, d))  # s_i ~ χ_n of the kept rows
     # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the kept D'
     # rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
-    scale = chi / np.linalg.norm(gauss.astype(np.float64)) / math.sqrt(d * n)
+    scale = chi / np.linalg.norm(gauss.astype(np.float64)) / math.sqrt(d * n)  # ‖G‖ before fp16 rounding
     return signs, perm, gauss, scale, rows
 
 
