@@ -146,7 +146,8 @@ def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ..
     chi = np.sqrt(rng.chisquare(n, d))  # s_i ~ χ_n of the kept rows
     # S_ii = s_i / ‖G‖_F has E[S_ii²] ≈ 1; each row of H G Π H B x has E‖·‖² = n‖x‖², so the kept D'
     # rows scaled by 1/sqrt(D'·n) give E‖P_j x‖² = ‖x‖².
-    scale = chi / np.linalg.norm(gauss.astype(np.float64)) / math.sqrt(d * n)  # ‖G‖ before fp16 rounding
+    g_norm = math.sqrt(np.square(gauss, dtype=np.float64).sum())  # ‖G‖ before fp16 rounding; no BLAS
+    scale = chi / g_norm / math.sqrt(d * n)  # (numpy's BLAS dot took ms per call beside torch's threads)
     return signs, perm, gauss, scale, rows
 
 
