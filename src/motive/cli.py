@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--regenerate-projection",
         action="store_true",
         help="regenerate the Fastfood randomness per block instead of keeping 5 bytes per parameter "
-        "(same vectors; memory flat in model size, ≈1 ms per 65,536 parameters per clip on CPU)",
+        "(same vectors; memory flat in model size, ≈2 ms per 65,536 parameters per clip on CPU)",
     )
     _add_mask_args(p)
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")

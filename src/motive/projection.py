@@ -134,7 +134,7 @@ class FastfoodSpec:
 
 
 def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ...]:
-    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU (≈1 ms
+    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU (≈2 ms
     for a 2^16 block on one core: a permutation and n Gaussians; χ is drawn for the kept rows only)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, j]))
     bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), np.uint8))[:n]
@@ -158,7 +158,7 @@ class Fastfood:
     is kept on the projection's device in compact form — int8 signs, int16 permutation (int32 for
     blocks above 2^16) and fp16 Gaussians: 5 bytes per input coordinate — so it is generated once.
     Without, it is regenerated for every call and dropped: memory bounded by ``CHUNK_BLOCKS`` blocks
-    whatever the model size, at ≈1 ms per 2^16 block of CPU time per call. Both give identical
+    whatever the model size, at ≈2 ms per 2^16 block of CPU time per call. Both give identical
     results. ``block_outputs`` projects whole blocks; summing them in block order is ``__call__``.
     """
 
@@ -215,7 +215,7 @@ class Fastfood:
         return tuple(torch.from_numpy(x).to(self.device, dt) for x, dt in zip(parts, dtypes))
 
     def prepare_all(self) -> None:
-        """Generate every block's randomness now, so later calls exclude it (≈1 ms per 2^16 block on
+        """Generate every block's randomness now, so later calls exclude it (≈2 ms per 2^16 block on
         one CPU core; numpy's generators hold the GIL, so threads do not help). Needs ``keep_tables``."""
         if not self.keep_tables:
             raise ValueError("prepare_all() keeps the randomness; this projection has keep_tables=False")
