@@ -101,8 +101,11 @@ def _timing(size: str, clip: str) -> dict:
     regen.feature(*inputs)
     _bare(feat, inputs)
     times: dict[str, list[float]] = {"bare": [], "feature": [], "regen": []}
-    runs = {"bare": lambda: _bare(feat, inputs), "feature": lambda: feat.feature(*inputs)}
-    runs["regen"] = lambda: regen.feature(*inputs)
+    runs = {
+        "bare": lambda: _bare(feat, inputs),
+        "feature": lambda: feat.feature(*inputs),
+        "regen": lambda: regen.feature(*inputs),
+    }
     for _ in range(REPEATS):  # interleaved, so load changes hit all alike
         for name, run in runs.items():
             t = time.perf_counter()

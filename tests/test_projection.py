@@ -137,10 +137,13 @@ def test_regenerated_randomness_gives_the_kept_one_and_holds_no_tables():
 @pytest.mark.parametrize("d_out", [64, 48])
 def test_kept_rows_transform_equals_the_full_transform(d_out):
     ff = Fastfood(3 * 4096, d_out, seed=2, max_block=4096)
-    x = torch.randn(2, 3, 4096, dtype=torch.float64).float()
-    torch.testing.assert_close(
-        ff.block_outputs(x, 0), ff.reference_block_outputs(x, [0, 1, 2]), rtol=1e-4, atol=1e-4
-    )
-    rows = ff._tables([0, 1, 2])[4]  # [J, D']: one coset per block, D' distinct rows
+    x = torch.randn(2, 3, 4096)  # [N, J, n]
+    signs, perm, gauss, scale, rows = ff._tables([0, 1, 2])
+    # reference: both Walsh–Hadamard transforms in full (butterflies), then the kept rows
+    y = fwht_butterfly(x * signs)
+    y = torch.gather(y, -1, (perm.long() + ff.spec.perm_offset).expand_as(y)) * gauss.float()
+    full = torch.gather(fwht_butterfly(y), -1, rows.expand(2, 3, d_out)) * scale
+    torch.testing.assert_close(ff.block_outputs(x, 0), full, rtol=1e-4, atol=1e-4)
+    # [J, D']: one coset per block, D' distinct rows
     assert all(len(set(r.tolist())) == d_out for r in rows)
     assert all(len(set((r // 64).tolist())) == 1 for r in rows)

@@ -83,9 +83,16 @@ class DemoConfig:
         )
 
 
-def _store(model, data, path: Path, config: GradientConfig, progress: bool) -> Store:
-    """Featurize ``data`` into ``path``, reusing a finished store with the same settings and data."""
-    return featurize(model, data, path, config, progress=progress, overwrite=True)
+def _pool_scores(
+    model, pool, queries, stores: Path, name: str, config: GradientConfig, progress: bool
+) -> tuple[Store, np.ndarray]:
+    """Featurize pool and queries into ``stores/name`` and ``stores/query_name`` (a finished store with
+    the same settings and data is reused) → (pool store, cosine scores [N_pool, N_query])."""
+    store = featurize(model, pool.root, stores / name, config, progress=progress, overwrite=True)
+    qstore = featurize(
+        model, queries.root, stores / f"query_{name}", config, progress=progress, overwrite=True
+    )
+    return store, cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors))
 
 
 def _stage(log, name: str, timings: dict, start: float) -> float:
@@ -145,19 +152,17 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
                 noise_draws=config.noise_draws,
                 use_mask=use_mask,
             )
-            g = g.for_model(model)
             name = f"{method}_seed{seed}"
-            store = _store(model, pool.root, out / "stores" / name, g, progress)
-            qstore = _store(model, queries.root, out / "stores" / f"query_{name}", g, progress)
+            store, s = _pool_scores(model, pool, queries, out / "stores", name, g.for_model(model), progress)
             stores[(method, seed)] = store
-            scores[method].append(cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors)))
+            scores[method].append(s)
     if config.paper_sigma is not None and config.paper_sigma != config.sigma:
         seed = config.seeds[0]
         g = GradientConfig(sigma=config.paper_sigma, noise_seed=seed, proj_seed=seed).for_model(model)
         name = f"motive_paper_sigma_seed{seed}"
-        store = _store(model, pool.root, out / "stores" / name, g, progress)
-        qstore = _store(model, queries.root, out / "stores" / f"query_{name}", g, progress)
-        scores["motive_paper_sigma"] = [cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors))]
+        scores["motive_paper_sigma"] = [
+            _pool_scores(model, pool, queries, out / "stores", name, g, progress)[1]
+        ]
     valid = stores[("motive", config.seeds[0])].ok
     t = _stage(log, "featurize", timings, t)
 

@@ -266,14 +266,6 @@ class Fastfood:
         y = fwht(y)
         return torch.gather(y, -1, (rows % dp).expand(*lead, J, self.spec.d_out)) * scale  # [..., J, D']
 
-    def reference_block_outputs(self, x: torch.Tensor, blocks: list[int]) -> torch.Tensor:
-        """``block_outputs`` the slow way (both transforms in full, then the rows): for tests."""
-        signs, perm, gauss, scale, rows = self._tables(list(blocks))
-        y = fwht_butterfly(x.float().to(self.device) * signs)
-        y = torch.gather(y, -1, (perm.long() + self.spec.perm_offset).expand_as(y)) * gauss.float()
-        y = fwht_butterfly(y)
-        return torch.gather(y, -1, rows.expand(*y.shape[:-1], self.spec.d_out)) * scale
-
     def project_block(self, x: torch.Tensor, j: int) -> torch.Tensor:
         """Project the j-th block slice ``[N, ≤ block]`` (zero-padded to the block) → ``[N, d_out]``."""
         n = self.spec.block
