@@ -72,6 +72,14 @@ def test_demo_quick_end_to_end(tmp_path):
         "motion_magnitude",
     }
     assert results["finetune"]["oracle"]["target_fraction"] == 1.0
+    check = results["finetune_check"]["bounce"]
+    assert check["seeds"] == 2
+    for metric in ("target_motion_loss", "target_specificity"):
+        gap = results["finetune"]["random"][metric] - results["finetune"]["oracle"][metric]
+        assert check[metric]["random_minus_oracle"] == pytest.approx(gap)
+    base = results["finetune"]["base"]
+    assert base["target_specificity"] == 0.0 and base["other_motion_loss"] > 0
+    assert "Harness check" in (out / "report.html").read_text()
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "attribution" / "motive" / "selection.csv").is_file()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # reuses world and model

@@ -18,7 +18,7 @@ import numpy as np
 
 from motive.data.dataset import load_dataset
 from motive.data.synthetic import WorldConfig, generate_world, world_exists
-from motive.evaluate import EvalConfig, evaluate
+from motive.evaluate import EvalConfig, evaluate, target_motion_loss
 from motive.experiment import exact_unit_gradients, per_label_mean, spearman, topk_precision
 from motive.finetune import FinetuneConfig, train_on
 from motive.gradients import GradientConfig
@@ -36,6 +36,9 @@ from motive.scoring import (
 from motive.store import Store, featurize
 from motive.training import TrainConfig
 
+# the fine-tuning metrics the harness check compares (lower is better for both)
+CHECKED = ("target_motion_loss", "target_specificity")
+
 
 @dataclass
 class DemoConfig:
@@ -45,7 +48,7 @@ class DemoConfig:
     seed: int = 0
     world: WorldConfig = field(
         default_factory=lambda: WorldConfig(
-            seed=0, base_clips=800, pool_clips=1000, query_clips=40, eval_clips=100
+            seed=0, base_clips=800, pool_clips=1000, query_clips=40, eval_clips=300
         )
     )
     pretrain_steps: int = 2500
@@ -65,6 +68,8 @@ class DemoConfig:
     finetune_steps: int = 150
     finetune_lr: float = 1e-4  # the paper's 1e-5 barely moves a tiny model in 150 steps; documented in README
     finetune_batch: int = 8
+    generate_prompts: int = 10  # held-out prompts generated per model for dynamic degree (the costly part)
+    other_clips_per_motion: int = 10  # held-out clips of each other motion, for the specificity measure
     spearman_clips: int = 200
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -231,15 +236,17 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     eval_set = load_dataset(world_dir / "eval")
     k = max(1, int(round(config.fraction * valid.sum())))
     finetune_results: dict[str, dict] = {}
+    checks: dict[str, dict] = {}
     for motion in config.target_motions:
         cols = np.flatnonzero(q_motion == motion)
         if len(cols) == 0:
             raise ValueError(f"no query clips of target motion {motion!r}")
         held_out = [c for c in eval_set if c.extra.get("motion") == motion]
-        prompts = [c.prompt for c in held_out]
+        other = _other_motions(eval_set, motion, config.other_clips_per_motion)
+        prompts = [c.prompt for c in held_out][: config.generate_prompts]
         rows: dict[str, list[dict]] = {}
-        base_eval = evaluate(model, held_out, prompts, config.eval)
-        rows["base"] = [{**base_eval, "target_fraction": float("nan")}]
+        base_eval = _measure(model, held_out, other, prompts, config.eval)
+        rows["base"] = [{**base_eval, "target_fraction": float("nan"), "target_specificity": 0.0}]
         oracle_pool = np.flatnonzero((pool_motion == motion) & valid)
         for i, seed in enumerate(config.seeds):
             selections = {
@@ -264,13 +271,19 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
                     seed=seed,
                 )
                 train_on(tuned, selected, ft, progress=False)
-                result = evaluate(tuned, held_out, prompts, config.eval)
+                result = _measure(tuned, held_out, other, prompts, config.eval)
                 result["target_fraction"] = float(np.mean(pool_motion[chosen] == motion))
+                # change on the target motion minus change on the others: < 0 when the fine-tune moved
+                # the model toward the target motion more than toward the rest (drift common to all cancels)
+                result["target_specificity"] = (
+                    result["target_motion_loss"] - base_eval["target_motion_loss"]
+                ) - (result["other_motion_loss"] - base_eval["other_motion_loss"])
                 rows.setdefault(method, []).append(result)
                 log(
                     f"[demo] fine-tune {motion}/{method}/seed{seed}: target-motion loss {result['target_motion_loss']:.5f}, target fraction {result['target_fraction']:.2f}"
                 )
         finetune_results[motion] = {m: _summarise(r) for m, r in rows.items()}
+        checks[motion] = _oracle_check(rows)
     t = _stage(log, "finetune_and_evaluate", timings, t)
 
     primary = config.target_motions[0]
@@ -280,6 +293,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
         "projection": projection,
         "finetune": finetune_results[primary],
         "finetune_by_motion": finetune_results,
+        "finetune_check": checks,
         "pretrain": {k2: v for k2, v in pretrain_summary.items() if k2 != "config"},
         "config": asdict(config),
         "timings_s": timings,
@@ -298,10 +312,48 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
 def _summarise(runs: list[dict]) -> dict:
     """Mean and spread (std over seeds) of each metric."""
     out: dict = {"seeds": len(runs)}
-    for key in ("target_motion_loss", "plain_loss", "dynamic_degree", "target_fraction"):
+    for key in (*CHECKED, "other_motion_loss", "plain_loss", "dynamic_degree", "target_fraction"):
         vals = np.array([r[key] for r in runs], dtype=float)
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
         out[f"{key}_std"] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
+    return out
+
+
+def _measure(model: VideoModel, held_out: list, other: list, prompts: list[str], config: EvalConfig) -> dict:
+    """``evaluate`` on the target motion's held-out clips, plus the motion-weighted loss on ``other``."""
+    result = evaluate(model, held_out, prompts, config)
+    result["other_motion_loss"] = target_motion_loss(model, other, config)
+    return result
+
+
+def _other_motions(clips: list, motion: str, per_motion: int) -> list:
+    """Up to ``per_motion`` clips of every motion except ``motion``, in dataset order."""
+    taken: dict[str, int] = {}
+    chosen = []
+    for c in clips:
+        m = c.extra.get("motion")
+        if m != motion and taken.get(m, 0) < per_motion:
+            taken[m] = taken.get(m, 0) + 1
+            chosen.append(c)
+    return chosen
+
+
+def _oracle_check(rows: dict[str, list[dict]]) -> dict:
+    """The harness's sanity check: do fine-tunes on exactly the target motion (oracle) score lower than
+    fine-tunes on random clips, seed for seed, by a clear margin? Per metric of ``CHECKED``:
+    random's mean − oracle's mean, that gap over the pooled seed std, and ``separated`` (every oracle
+    seed below every random seed)."""
+    out: dict = {"seeds": len(rows["oracle"])}
+    for metric in CHECKED:
+        oracle = np.array([r[metric] for r in rows["oracle"]])
+        random = np.array([r[metric] for r in rows["random"]])
+        margin = float(random.mean() - oracle.mean())
+        spread = float(np.sqrt((oracle.var() + random.var()) / 2))
+        out[metric] = {
+            "random_minus_oracle": margin,
+            "margin_in_seed_stds": margin / spread if spread > 0 else float("nan"),
+            "separated": bool(oracle.max() < random.min()),
+        }
     return out
 
 
@@ -314,5 +366,13 @@ def _print_tables(results: dict, log) -> None:
     for method, r in results["finetune"].items():
         log(
             f"  {method:18s} loss {r['target_motion_loss']:.5f} ± {r['target_motion_loss_std']:.5f}  "
+            f"specificity {r['target_specificity']:+.5f} ± {r['target_specificity_std']:.5f}  "
             f"dynamic {r['dynamic_degree']:.2f}  target fraction {r['target_fraction']:.2f}"
         )
+    for motion, check in results["finetune_check"].items():
+        for metric in CHECKED:
+            c = check[metric]
+            log(
+                f"harness check ({motion}, {metric}): random − oracle = {c['random_minus_oracle']:.5f} "
+                f"({c['margin_in_seed_stds']:.1f} seed-stds); every oracle seed below every random: {c['separated']}"
+            )

@@ -28,7 +28,7 @@ class EvalConfig:
 
     sigmas: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.4, 0.55, 0.7, 0.85])
     noise_seed: int = 1234
-    draws_per_sigma: int = 2
+    draws_per_sigma: int = 4
     generate_steps: int = 25
     generate_seed: int = 0
     guidance: float = 1.0

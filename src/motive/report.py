@@ -112,6 +112,8 @@ def write_report(
                 rows,
                 [
                     ("target_motion_loss", "held-out motion-weighted loss"),
+                    ("other_motion_loss", "same, other motions"),
+                    ("target_specificity", "specificity (Δtarget − Δother)"),
                     ("plain_loss", "plain loss"),
                     ("dynamic_degree", "dynamic degree"),
                     ("target_fraction", "target fraction"),
@@ -119,6 +121,15 @@ def write_report(
                 ],
             )
         )
+        check = results.get("finetune_check", {}).get(motion, {})
+        for metric in ("target_motion_loss", "target_specificity"):
+            if metric in check:
+                c = check[metric]
+                parts.append(
+                    f"<p>Harness check on {metric}: random − oracle = {c['random_minus_oracle']:.5f} "
+                    f"({c['margin_in_seed_stds']:.1f} seed-stds); every oracle seed below every random seed: "
+                    f"{'yes' if c['separated'] else 'no'}.</p>"
+                )
     parts.append("<h2>Per query motion: what the vote selects (Motive) and what it ranks last</h2>")
     for motion in sorted(set(q_motion)):
         cols = np.flatnonzero(q_motion == motion)

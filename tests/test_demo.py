@@ -1,0 +1,54 @@
+"""The demo's harness check and its other-motions set, on hand-made inputs (the whole demo runs in
+test_cli)."""
+
+import math
+from types import SimpleNamespace
+
+from motive.demo import CHECKED, _oracle_check, _other_motions
+
+
+def _rows(oracle: list[float], random: list[float]) -> dict[str, list[dict]]:
+    """Fine-tune results with the same values for every checked metric."""
+    return {
+        "oracle": [dict.fromkeys(CHECKED, x) for x in oracle],
+        "random": [dict.fromkeys(CHECKED, x) for x in random],
+    }
+
+
+def test_oracle_check_separated_by_a_clear_margin():
+    check = _oracle_check(_rows([0.10, 0.11, 0.12], [0.20, 0.21, 0.22]))
+    assert check["seeds"] == 3
+    for metric in CHECKED:
+        c = check[metric]
+        assert c["separated"]
+        assert math.isclose(c["random_minus_oracle"], 0.10)
+        assert math.isclose(
+            c["margin_in_seed_stds"], 0.10 / (0.01 * math.sqrt(2 / 3))
+        )  # both stds √(2/3)·0.01
+
+
+def test_oracle_check_overlapping_seeds_are_not_separated():
+    c = _oracle_check(_rows([0.10, 0.13, 0.16], [0.12, 0.15, 0.18]))["target_motion_loss"]
+    assert not c["separated"]
+    assert math.isclose(c["random_minus_oracle"], 0.02)
+
+
+def test_oracle_check_oracle_worse_gives_a_negative_margin():
+    c = _oracle_check(_rows([0.25, 0.25, 0.25], [0.125, 0.125, 0.125]))["target_specificity"]
+    assert not c["separated"]
+    assert c["random_minus_oracle"] < 0 and math.isnan(c["margin_in_seed_stds"])
+
+
+def test_oracle_check_judges_each_metric_on_its_own():
+    rows = {
+        "oracle": [{"target_motion_loss": 0.5, "target_specificity": -0.2}] * 2,
+        "random": [{"target_motion_loss": 0.4, "target_specificity": 0.1}] * 2,
+    }
+    check = _oracle_check(rows)
+    assert not check["target_motion_loss"]["separated"] and check["target_specificity"]["separated"]
+
+
+def test_other_motions_takes_up_to_n_of_each_other_motion_in_order():
+    clips = [SimpleNamespace(name=i, extra={"motion": m}) for i, m in enumerate("abacbbcca")]
+    chosen = _other_motions(clips, "a", 2)
+    assert [c.name for c in chosen] == [1, 3, 4, 6]  # b, c, b, c: no 'a', at most two of each
