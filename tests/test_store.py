@@ -138,6 +138,11 @@ def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     results = json.loads(capsys.readouterr().out)
     assert set(results) == {str(model_dir), str(tuned)}
     assert all(r["target_motion_loss"] > 0 and 0 <= r["dynamic_degree"] <= 1 for r in results.values())
+    assert _cli(*evaluate, "--motions", "bounce", "--prompts", 1, "--steps", 2) == 0
+    results = json.loads(capsys.readouterr().out)  # the other motions' clips give the specificity
+    assert results[str(model_dir)]["target_specificity"] == 0.0  # the first model is the base
+    tuned_result = results[str(tuned)]
+    assert tuned_result["other_motion_loss"] > 0 and tuned_result["target_specificity"] != 0.0
     for method in ("random", "motion_magnitude", "mask_similarity"):
         assert _attribute(model_dir, store, queries, tmp_path / method, "--method", method) == 0
         assert len(pd.read_csv(tmp_path / method / "selection.csv")) == 1

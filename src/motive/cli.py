@@ -209,13 +209,19 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from motive.data.dataset import load_dataset
-    from motive.evaluate import EvalConfig, evaluate
+    from motive.evaluate import EvalConfig, evaluate, target_specificity
 
     dataset = load_dataset(args.data)
-    clips = [c for c in dataset if not args.motions or str(c.extra.get("motion")) in args.motions.split(",")]
+    wanted = set(args.motions.split(",")) if args.motions else None
+    clips = [c for c in dataset if wanted is None or str(c.extra.get("motion")) in wanted]
+    other = [c for c in dataset if wanted is not None and str(c.extra.get("motion")) not in wanted]
     prompts = [c.prompt for c in clips][: args.prompts]
     config = EvalConfig(generate_steps=args.steps)
-    results = {m: evaluate(_load_model(m, args.device), clips, prompts, config) for m in args.model}
+    results = {m: evaluate(_load_model(m, args.device), clips, prompts, config, other) for m in args.model}
+    if other:  # specificity of every model against the first (the base model)
+        base = results[args.model[0]]
+        for result in results.values():
+            result["target_specificity"] = target_specificity(result, base)
     text = json.dumps(results, indent=2)
     if args.out:
         from pathlib import Path
@@ -456,7 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid"
     )
     p.add_argument("--data", required=True, help="held-out dataset (e.g. the world's eval split)")
-    p.add_argument("--motions", default="", help="comma-separated motions to keep (needs a 'motion' column)")
+    p.add_argument(
+        "--motions",
+        default="",
+        help="comma-separated target motions (needs a 'motion' column); the other motions' clips give "
+        "other_motion_loss and, against the first --model, target_specificity",
+    )
     p.add_argument(
         "--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree"
     )

@@ -26,7 +26,7 @@ from motive.models.tiny import TinyConfig, build_tiny_model
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, motion_mask
 from motive.plots import line_plot, smooth
-from motive.training import EncodedData, TrainConfig, encode_frames, per_sample_loss, train_flow_matching
+from motive.training import EncodedData, TrainConfig, encode_frames, train_flow_matching, velocity_error
 
 DONE_FILE = "pretrain.json"  # written last: a model folder without it is incomplete
 
@@ -143,10 +143,9 @@ def motion_word_sensitivity(
             for sigma, eps in zip(sigmas, eps_grid):
                 hb, eb = h[i : i + 1].expand(k, *h.shape[1:]), eps[None].expand(k, *eps.shape)
                 sig = torch.full((k,), sigma)
-                plain += per_sample_loss(model, hb, text, sig, eb) / len(sigmas)
-                weighted += per_sample_loss(
-                    model, hb, text, sig, eb, masks[i : i + 1].expand(k, *masks.shape[1:])
-                ) / len(sigmas)
+                err = velocity_error(model, hb, text, sig, eb)  # [k, f, h, w], one pass for both losses
+                plain += err.flatten(1).mean(dim=1) / len(sigmas)
+                weighted += (err * masks[i : i + 1]).flatten(1).mean(dim=1) / len(sigmas)
             rows.append(
                 (
                     labels["motion"],

@@ -22,6 +22,19 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
+def velocity_error(
+    model: VideoModel, h: torch.Tensor, text: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
+    """Squared velocity error per latent cell, averaged over latent channels: [B, f, h, w].
+
+    h, eps: [B, C, f, h, w]; text: [B, L, D]; sigma: [B].
+    """
+    s = sigma.view(-1, 1, 1, 1, 1)
+    x = (1 - s) * h + s * eps
+    pred = model.velocity(x, sigma, text).float()
+    return (pred - (eps - h)).pow(2).mean(dim=1)
+
+
 def per_sample_loss(
     model: VideoModel,
     h: torch.Tensor,
@@ -30,15 +43,9 @@ def per_sample_loss(
     eps: torch.Tensor,
     weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Flow-matching loss per sample ``[B]``: squared velocity error averaged over latent channels,
-    optionally weighted per latent cell by ``weight`` [B, f, h, w] (the motion mask), then averaged.
-
-    h, eps: [B, C, f, h, w]; text: [B, L, D]; sigma: [B].
-    """
-    s = sigma.view(-1, 1, 1, 1, 1)
-    x = (1 - s) * h + s * eps
-    pred = model.velocity(x, sigma, text).float()
-    err = (pred - (eps - h)).pow(2).mean(dim=1)  # [B, f, h, w]
+    """Flow-matching loss per sample ``[B]``: the velocity error, optionally weighted per latent cell
+    by ``weight`` [B, f, h, w] (the motion mask), averaged over cells."""
+    err = velocity_error(model, h, text, sigma, eps)  # [B, f, h, w]
     if weight is not None:
         err = err * weight
     return err.flatten(1).mean(dim=1)
