@@ -122,9 +122,8 @@ def write_report(
             )
         )
         check = results.get("finetune_check", {}).get(motion, {})
-        for metric in ("target_motion_loss", "target_specificity"):
-            if metric in check:
-                c = check[metric]
+        for metric, c in check.items():
+            if isinstance(c, dict):  # one entry per checked metric, beside "seeds"
                 parts.append(
                     f"<p>Harness check on {metric}: random − oracle = {c['random_minus_oracle']:.5f} "
                     f"({c['margin_in_seed_stds']:.1f} seed-stds); every oracle seed below every random seed: "
