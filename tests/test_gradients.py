@@ -104,3 +104,29 @@ def test_bf16_precision_is_close_to_fp32(tiny_model):
     assert 0.5 < float(a @ b) < 1.0
     with pytest.raises(ValueError):
         GradientConfig(precision="fp8")
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        GradientConfig(proj_dim=64, max_block=2**12),
+        GradientConfig(proj_dim=64, noise_draws=2, use_mask=False, params=["blocks.0.*"]),
+    ],
+    ids=["one-draw", "two-draws-no-mask-subset"],
+)
+def test_batched_features_equal_the_streamed_ones(tiny_model, cfg, monkeypatch):
+    feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
+    rows = [_inputs(tiny_model, s) for s in range(3)]
+    h, text, w = (torch.cat(x) for x in zip(*rows))  # a batch of 3 clips
+    assert feat.batchable(3)
+    batched, norms = feat.features(h, text, w)
+    assert batched.shape == (3, 64)
+    for b, (hb, tb, wb) in enumerate(rows):
+        v, norm = feat.feature(hb, tb, wb)
+        torch.testing.assert_close(batched[b], v, rtol=1e-4, atol=1e-5)
+        assert abs(norms[b] - norm) < 1e-4 * norm
+    monkeypatch.setattr("motive.gradients.BATCH_BYTES", 0)  # too big to batch: clip by clip, streamed
+    assert not feat.batchable(1)
+    streamed, _ = feat.features(h, text, w)
+    torch.testing.assert_close(streamed, batched, rtol=1e-4, atol=1e-5)
+    GradientFeaturizer(tiny_model, GradientConfig(), (16, 5, 8, 8), frames=17)  # restore requires_grad

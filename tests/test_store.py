@@ -278,7 +278,7 @@ def test_separate_jobs_merge_and_info(model_dir, mini_world, tmp_path, capsys):
     store = tmp_path / "s"
     args = ("featurize", "--model", model_dir, "--data", mini_world / "query", "--out", store)
     args += ("--proj-dim", 32, "--world-size", 2, "--quiet", "--workers", 0)
-    assert _cli(*args, "--rank", 1) == 0
+    assert _cli(*args, "--rank", 1) == 0  # 10 clips in one chunk of 16: rank 1's shard is empty
     assert "merge" in capsys.readouterr().out
     assert _cli("store", "info", store) == 0
     assert "in progress" in capsys.readouterr().out

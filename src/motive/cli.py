@@ -408,7 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_mask_args(p)
     p.add_argument("--no-cache", action="store_true", help="do not read/write the per-clip input cache")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per chunk (VAE batch, resume unit)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="clips per chunk (VAE batch, vectorised gradient batch, resume unit)",
+    )
     p.add_argument(
         "--workers", type=int, default=None, help="data-loading processes (default: spare cores, ≤ 4)"
     )

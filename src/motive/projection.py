@@ -278,10 +278,14 @@ class Fastfood:
         if x.ndim != 2 or x.shape[1] != self.d_in:
             raise ValueError(f"expected [N, {self.d_in}], got {tuple(x.shape)}")
         n, m = self.spec.block, self.spec.num_blocks
-        if x.shape[1] < n * m:
-            x = torch.nn.functional.pad(x.float(), (0, n * m - x.shape[1]))
-        blocks = x.reshape(x.shape[0], m, n)  # [N, m, n]
-        outs = [self.block_outputs(blocks[:, j : j + CHUNK_BLOCKS], j) for j in range(0, m, CHUNK_BLOCKS)]
+        full = self.d_in // n  # whole blocks; a short last block is padded on its own (no copy of x)
+        blocks = x[:, : full * n].reshape(x.shape[0], full, n)  # [N, full, n]
+        outs = [
+            self.block_outputs(blocks[:, j : min(j + CHUNK_BLOCKS, full)], j)
+            for j in range(0, full, CHUNK_BLOCKS)
+        ]
+        if full < m:
+            outs.append(self.project_block(x[:, full * n :], full)[:, None])
         return torch.cat(outs, dim=1).sum(dim=1)  # [N, D'], summed in block order
 
     def dense(self) -> torch.Tensor:

@@ -112,6 +112,15 @@ def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskCon
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def _cache_file(
+    clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+) -> Path | None:
+    """Where the clip's inputs are cached (None without a cache or for a missing clip)."""
+    if cache is None or not clip.exists():
+        return None
+    return cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt"
+
+
 @dataclass
 class Prepared:
     """A clip decoded, standardised and given its motion mask, waiting for the VAE (a cache miss)."""
@@ -129,11 +138,7 @@ def prepare_clip(
     """The CPU half of a clip's inputs (decode, standardise, flow → mask), or its cached inputs.
 
     Runs in data-loading worker processes; ``mask`` must already have the model's strides."""
-    file = (
-        cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt"
-        if cache is not None and clip.exists()
-        else None
-    )
+    file = _cache_file(clip, target, mask, vae_fp, cache)
     if file is not None and file.is_file():
         d = torch.load(file, weights_only=True)  # our own cache of plain tensors and numbers only
         return ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]), d["motion"])
@@ -453,7 +458,7 @@ def featurize(
     target: StandardiseTarget | None = None,
     use_cache: bool = True,
     progress: bool = True,
-    batch_size: int = 8,
+    batch_size: int = 16,
     workers: int | None = None,
     ranks: Ranks | None = None,
     overwrite: bool = False,
@@ -554,6 +559,9 @@ def _featurize_rank(
     journal = _Journal(out / WORK, ranks.rank, config.proj_dim)
     todo = [c for c in chunks if not journal.done.issuperset(c)]
     mask = config.mask.for_model(model.scale_spatial, model.scale_temporal)
+    files = [_cache_file(dataset.clips[i].video, target, mask, vae_fp, cache) for c in todo for i in c]
+    if all(f is not None and f.is_file() for f in files):
+        workers = 0  # every input is cached: reading them here beats starting worker processes
     loader = torch.utils.data.DataLoader(
         _ChunkData([[dataset.clips[i].video for i in c] for c in todo], target, mask, vae_fp, cache, plugins),
         batch_size=None,
@@ -573,25 +581,29 @@ def _featurize_rank(
         for chunk, prepared in zip(todo, loader):
             inputs = encode_prepared(model, prepared)
             good = [k for k, x in enumerate(inputs) if isinstance(x, ClipInputs)]
-            text_row = {k: t for t, k in enumerate(good)}  # chunk position → row of ``texts``
-            texts = model.encode_text([dataset.clips[chunk[k]].prompt for k in good]) if good else None
+            text_row = {k: t for t, k in enumerate(good)}  # chunk position → row of the batch
+            # the chunk's clips together (one vectorised pass when the model is small), also those a
+            # resumed run journaled already: the same batch gives the same bits as an uninterrupted run
+            if good:
+                dev = model.device
+                vectors, norms = featurizer.features(
+                    torch.stack([inputs[k].latent for k in good]).to(dev),  # [B, C, f, h, w]
+                    model.encode_text([dataset.clips[chunk[k]].prompt for k in good]),  # [B, L, D]
+                    torch.stack([inputs[k].mask for k in good]).to(dev),  # [B, f, h, w]
+                )
+                vectors = vectors.cpu().numpy()  # [B, D']
             for k, (i, x) in enumerate(zip(chunk, inputs)):
                 if i in journal.done:
                     continue
                 row = _index_row(i, dataset.clips[i])
                 vector = np.zeros(config.proj_dim, np.float32)
                 if isinstance(x, ClipInputs):
-                    t = text_row[k]
-                    dev = model.device
-                    v, norm = featurizer.feature(
-                        x.latent[None].to(dev), texts[t : t + 1], x.mask[None].to(dev)
-                    )
-                    vector = v.cpu().numpy()
+                    vector = vectors[text_row[k]]
                     row.update(
                         frames=x.frames,
                         mean_flow=x.mean_flow,
                         mask_mean=float(x.mask.mean()),
-                        grad_norm=norm,
+                        grad_norm=norms[text_row[k]],
                         status="ok",
                         **{**x.motion, "cuts": json.dumps(x.motion["cuts"])},
                     )
@@ -608,7 +620,7 @@ def _featurize_rank(
 
 def _finalise_rank(out: Path, journal: _Journal, ranks: Ranks) -> None:
     """Write this rank's shard (rows sorted by clip id) and its index part, atomically."""
-    rows = pd.DataFrame(journal.rows)
+    rows = pd.DataFrame(journal.rows) if journal.rows else pd.DataFrame({"id": pd.Series(dtype=np.int64)})
     order = np.argsort(rows["id"].to_numpy(), kind="stable")
     vectors = journal.vectors()[order]  # [n_r, D']
     rows = rows.iloc[order].reset_index(drop=True)

@@ -23,15 +23,20 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
 
 
 def velocity_error(
-    model: VideoModel, h: torch.Tensor, text: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
+    model: VideoModel,
+    h: torch.Tensor,
+    text: torch.Tensor,
+    sigma: torch.Tensor,
+    eps: torch.Tensor,
+    params: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Squared velocity error per latent cell, averaged over latent channels: [B, f, h, w].
 
-    h, eps: [B, C, f, h, w]; text: [B, L, D]; sigma: [B].
+    h, eps: [B, C, f, h, w]; text: [B, L, D]; sigma: [B]; ``params``: see ``VideoModel.velocity``.
     """
     s = sigma.view(-1, 1, 1, 1, 1)
     x = (1 - s) * h + s * eps
-    pred = model.velocity(x, sigma, text).float()
+    pred = model.velocity(x, sigma, text, params).float()
     return (pred - (eps - h)).pow(2).mean(dim=1)
 
 
@@ -42,10 +47,11 @@ def per_sample_loss(
     sigma: torch.Tensor,
     eps: torch.Tensor,
     weight: torch.Tensor | None = None,
+    params: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Flow-matching loss per sample ``[B]``: the velocity error, optionally weighted per latent cell
     by ``weight`` [B, f, h, w] (the motion mask), averaged over cells."""
-    err = velocity_error(model, h, text, sigma, eps)  # [B, f, h, w]
+    err = velocity_error(model, h, text, sigma, eps, params)  # [B, f, h, w]
     if weight is not None:
         err = err * weight
     return err.flatten(1).mean(dim=1)

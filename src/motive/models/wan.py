@@ -176,16 +176,25 @@ class VideoModel:
         )
         return embeds
 
-    def velocity(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Predicted velocity (ε − h) at noisy latents x [B, C, f, h, w], noise level σ [B], text [B, L, D]."""
+    def velocity(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        text: torch.Tensor,
+        params: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Predicted velocity (ε − h) at noisy latents x [B, C, f, h, w], noise level σ [B], text [B, L, D].
+        ``params`` replaces transformer parameters by name for this call (``torch.func`` transforms)."""
         dtype = self.transformer.dtype
-        out = self.transformer(
+        kwargs = dict(
             hidden_states=x.to(dtype),
             timestep=(sigma * 1000.0).to(dtype),  # Wan: timestep = 1000·σ
             encoder_hidden_states=text.to(dtype),
             return_dict=False,
-        )[0]
-        return out
+        )
+        if params is None:
+            return self.transformer(**kwargs)[0]
+        return torch.func.functional_call(self.transformer, params, (), kwargs, strict=False)[0]
 
     def named_parameters(self, patterns: list[str] | None = None) -> list[tuple[str, torch.nn.Parameter]]:
         """Transformer parameters whose names match any glob in ``patterns`` (all when None)."""
