@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -130,3 +132,22 @@ def test_batched_features_equal_the_streamed_ones(tiny_model, cfg, monkeypatch):
     streamed, _ = feat.features(h, text, w)
     torch.testing.assert_close(streamed, batched, rtol=1e-4, atol=1e-5)
     GradientFeaturizer(tiny_model, GradientConfig(), (16, 5, 8, 8), frames=17)  # restore requires_grad
+
+
+@pytest.mark.gpu
+def test_cuda_features_match_the_cpu_ones(tiny_model):
+    """Both feature paths on a GPU give the CPU's features (to rounding: cuDNN may use TF32)."""
+    gpu = copy.deepcopy(tiny_model)
+    gpu.pipe.to("cuda")
+    cfg, shape = GradientConfig(proj_dim=64, noise_draws=2), (16, 5, 8, 8)
+    rows = [_inputs(tiny_model, s) for s in range(2)]
+    h, text, w = (torch.cat(x) for x in zip(*rows))
+    cpu_v, _ = GradientFeaturizer(tiny_model, cfg, shape, frames=17).features(h, text, w)
+    feat = GradientFeaturizer(gpu, cfg, shape, frames=17)
+    vectorised, _ = feat.features(h.cuda(), text.cuda(), w.cuda())
+    streamed = torch.stack(
+        [feat.feature(h[b : b + 1].cuda(), text[b : b + 1].cuda(), w[b : b + 1].cuda())[0] for b in range(2)]
+    )
+    for v in (vectorised, streamed):
+        assert (v.cpu() * cpu_v).sum(dim=1).min() > 0.995  # cosine of unit vectors
+    GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17)  # restore requires_grad

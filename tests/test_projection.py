@@ -6,6 +6,7 @@ import torch
 
 from motive.projection import (
     CHUNK_BLOCKS,
+    GPU_CHUNK_BLOCKS,
     Fastfood,
     FastfoodSpec,
     StreamingProjector,
@@ -147,3 +148,32 @@ def test_kept_rows_transform_equals_the_full_transform(d_out):
     # [J, D']: one coset per block, D' distinct rows
     assert all(len(set(r.tolist())) == d_out for r in rows)
     assert all(len(set((r // 64).tolist())) == 1 for r in rows)
+
+
+def test_chunk_size_changes_speed_not_the_result():
+    x = torch.randn(2, 40_000)
+    ref = Fastfood(40_000, 32, seed=3, max_block=1024)
+    assert ref.chunk_blocks == CHUNK_BLOCKS  # the CPU default
+    for chunk in (1, 7, 64):
+        other = Fastfood(40_000, 32, seed=3, max_block=1024, chunk_blocks=chunk)
+        torch.testing.assert_close(other(x), ref(x), rtol=1e-5, atol=1e-6)
+        pieces = list(torch.split(x[1], [5_000, 20_000, 15_000]))
+        stream = StreamingProjector(other, [len(p) for p in pieces])
+        for i in (1, 2, 0):
+            stream.add(i, pieces[i])
+        torch.testing.assert_close(stream.result(), ref(x[1:])[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_cuda_projection_equals_the_cpu_one():
+    """The randomness is drawn on the CPU, so a CUDA projection is the same map (to fp32 rounding)."""
+    x = torch.randn(2, 300_000)
+    cpu = Fastfood(300_000, 64, seed=2, max_block=2**12)
+    gpu = Fastfood(300_000, 64, seed=2, max_block=2**12, device="cuda")
+    assert gpu.chunk_blocks == GPU_CHUNK_BLOCKS
+    torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x), rtol=1e-4, atol=1e-5)
+    pieces = list(torch.split(x[0].cuda(), [100_000, 150_000, 50_000]))
+    stream = StreamingProjector(gpu, [len(p) for p in pieces])
+    for i in (2, 0, 1):
+        stream.add(i, pieces[i])
+    torch.testing.assert_close(stream.result().cpu(), cpu(x[:1])[0], rtol=1e-4, atol=1e-5)

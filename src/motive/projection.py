@@ -30,7 +30,11 @@ import numpy as np
 import torch
 
 HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (matmul, BLAS-fast)
-CHUNK_BLOCKS = 16  # blocks projected together (bounds the temporaries to 16 blocks)
+CHUNK_BLOCKS = 16  # blocks projected together on CPU (bounds the temporaries to 16 blocks)
+# On a GPU a chunk of 16 blocks is a few microseconds of work and the call is bound by kernel launches
+# and Python: 1.42 B parameters took 853 ms that way on an H200 (BENCHMARKS.md), so chunks are larger
+# there (temporaries ≈ 1.5 KB per block coordinate group: ~0.4 GB at 256 blocks of 2^16).
+GPU_CHUNK_BLOCKS = 256
 TABLES = "v2/coset-rows/int8-signs/int16-perm/fp16-gauss"  # how the randomness is drawn and stored (store identity)
 
 
@@ -157,9 +161,11 @@ class Fastfood:
     The per-block randomness is generated on the CPU on first use. With ``keep_tables`` (default) it
     is kept on the projection's device in compact form — int8 signs, int16 permutation (int32 for
     blocks above 2^16) and fp16 Gaussians: 5 bytes per input coordinate — so it is generated once.
-    Without, it is regenerated for every call and dropped: memory bounded by ``CHUNK_BLOCKS`` blocks
+    Without, it is regenerated for every call and dropped: memory bounded by ``chunk_blocks`` blocks
     whatever the model size, at ≈2 ms per 2^16 block of CPU time per call. Both give identical
     results. ``block_outputs`` projects whole blocks; summing them in block order is ``__call__``.
+    ``chunk_blocks``: blocks projected together (default ``CHUNK_BLOCKS`` on CPU, ``GPU_CHUNK_BLOCKS``
+    elsewhere); it changes speed and memory, not the result.
     """
 
     def __init__(
@@ -170,11 +176,13 @@ class Fastfood:
         max_block: int = 2**16,
         device: torch.device | str = "cpu",
         keep_tables: bool = True,
+        chunk_blocks: int | None = None,
     ):
         if d_in < 1 or d_out < 1:
             raise ValueError("d_in and d_out must be positive")
         self.spec = FastfoodSpec(d_in, d_out, seed, max_block)
         self.device = torch.device(device)
+        self.chunk_blocks = chunk_blocks or (CHUNK_BLOCKS if self.device.type == "cpu" else GPU_CHUNK_BLOCKS)
         self.keep_tables = keep_tables
         self.peak_transient_nbytes = 0  # most randomness generated for one call without keep_tables
         m, n, d = (self.spec.num_blocks if keep_tables else 0), self.spec.block, d_out
@@ -281,8 +289,8 @@ class Fastfood:
         full = self.d_in // n  # whole blocks; a short last block is padded on its own (no copy of x)
         blocks = x[:, : full * n].reshape(x.shape[0], full, n)  # [N, full, n]
         outs = [
-            self.block_outputs(blocks[:, j : min(j + CHUNK_BLOCKS, full)], j)
-            for j in range(0, full, CHUNK_BLOCKS)
+            self.block_outputs(blocks[:, j : min(j + self.chunk_blocks, full)], j)
+            for j in range(0, full, self.chunk_blocks)
         ]
         if full < m:
             outs.append(self.project_block(x[:, full * n :], full)[:, None])
@@ -301,8 +309,8 @@ class StreamingProjector:
     ``sizes[i]`` is the length of piece i (a parameter's gradient) in g's layout. ``add(i, piece)``
     projects every block the piece covers entirely at once and parks the edges of blocks it shares
     with other pieces until those are complete; completed parked blocks are projected together,
-    ``CHUNK_BLOCKS`` at a time. Memory beyond the projection's randomness: the blocks straddling
-    pieces still missing (in practice a handful) plus at most ``CHUNK_BLOCKS`` blocks in flight.
+    the projection's ``chunk_blocks`` at a time. Memory beyond the projection's randomness: the blocks
+    straddling pieces still missing (in practice a handful) plus at most ``chunk_blocks`` in flight.
     """
 
     def __init__(self, projection: Fastfood, sizes: list[int]):
@@ -336,8 +344,8 @@ class StreamingProjector:
         first_full, last_full = -(-lo // n), hi // n  # blocks [first_full, last_full) lie inside the piece
         if first_full < last_full:
             inner = g[first_full * n - lo : last_full * n - lo].view(-1, n)  # [J, n]
-            for j in range(first_full, last_full, CHUNK_BLOCKS):
-                k = min(j + CHUNK_BLOCKS, last_full)
+            for j in range(first_full, last_full, self.projection.chunk_blocks):
+                k = min(j + self.projection.chunk_blocks, last_full)
                 self._store(j, self.projection.block_outputs(inner[j - first_full : k - first_full], j))
             edges = {lo // n, (hi - 1) // n} - set(range(first_full, last_full))
         else:
@@ -352,7 +360,7 @@ class StreamingProjector:
             if filled + b - a == self._block_len(j):
                 self._ready.append((j, self._pending.pop(j)[0]))
         self.peak_pending = max(self.peak_pending, len(self._pending) + len(self._ready))
-        if len(self._ready) >= CHUNK_BLOCKS:
+        if len(self._ready) >= self.projection.chunk_blocks:
             self._flush()
 
     def _flush(self) -> None:
