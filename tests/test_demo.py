@@ -2,9 +2,8 @@
 test_cli)."""
 
 import math
-from types import SimpleNamespace
 
-from motive.demo import CHECKED, _oracle_check, _other_motions
+from motive.demo import CHECKED, _oracle_check
 
 
 def _rows(oracle: list[float], random: list[float]) -> dict[str, list[dict]]:
@@ -46,9 +45,3 @@ def test_oracle_check_judges_each_metric_on_its_own():
     }
     check = _oracle_check(rows)
     assert not check["target_motion_loss"]["separated"] and check["target_specificity"]["separated"]
-
-
-def test_other_motions_takes_up_to_n_of_each_other_motion_in_order():
-    clips = [SimpleNamespace(name=i, extra={"motion": m}) for i, m in enumerate("abacbbcca")]
-    chosen = _other_motions(clips, "a", 2)
-    assert [c.name for c in chosen] == [1, 3, 4, 6]  # b, c, b, c: no 'a', at most two of each

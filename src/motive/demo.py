@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motive.data.dataset import load_dataset
+from motive.data.dataset import first_per_label, load_dataset
 from motive.data.synthetic import WorldConfig, generate_world, world_exists
 from motive.evaluate import EvalConfig, evaluate, target_specificity
 from motive.experiment import exact_unit_gradients, per_label_mean, spearman, topk_precision
@@ -242,7 +242,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
         if len(cols) == 0:
             raise ValueError(f"no query clips of target motion {motion!r}")
         held_out = [c for c in eval_set if c.extra.get("motion") == motion]
-        other = _other_motions(eval_set, motion, config.other_clips_per_motion)
+        other = first_per_label(eval_set.clips, "motion", config.other_clips_per_motion, exclude=(motion,))
         prompts = [c.prompt for c in held_out][: config.generate_prompts]
         rows: dict[str, list[dict]] = {}
         base_eval = evaluate(model, held_out, prompts, config.eval, other)
@@ -313,18 +313,6 @@ def _summarise(runs: list[dict]) -> dict:
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
         out[f"{key}_std"] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
     return out
-
-
-def _other_motions(clips: list, motion: str, per_motion: int) -> list:
-    """Up to ``per_motion`` clips of every motion except ``motion``, in dataset order."""
-    taken: dict[str, int] = {}
-    chosen = []
-    for c in clips:
-        m = c.extra.get("motion")
-        if m != motion and taken.get(m, 0) < per_motion:
-            taken[m] = taken.get(m, 0) + 1
-            chosen.append(c)
-    return chosen
 
 
 def _oracle_check(rows: dict[str, list[dict]]) -> dict:

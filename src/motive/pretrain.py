@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from motive.data.dataset import Dataset, load_dataset
+from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.data.standardise import StandardiseTarget, standardise
 from motive.data.synthetic import MOTIONS, make_prompt
 from motive.data.video import read_video, write_video
@@ -110,15 +110,21 @@ def normalise_latents(model: VideoModel, data: EncodedData) -> EncodedData:
 
 
 def motion_word_sensitivity(
-    model: VideoModel, dataset: Dataset, target: StandardiseTarget, sigmas=(0.2, 0.4, 0.6, 0.8), seed: int = 0
+    model: VideoModel,
+    dataset: Dataset,
+    target: StandardiseTarget,
+    sigmas=(0.2, 0.4, 0.6, 0.8),
+    seed: int = 0,
+    per_motion: int = 10,
 ) -> dict:
-    """Does the model use the motion words? Loss on held-out clips with the true prompt vs the same
-    prompt with each other motion's words, on a fixed grid of (σ, ε) shared by all prompts.
+    """Does the model use the motion words? Loss on held-out clips (the first ``per_motion`` of each
+    motion) with the true prompt vs the same prompt with each other motion's words, on a fixed grid
+    of (σ, ε) shared by all prompts.
 
     Needs the motion world's label columns; returns an empty dict for other datasets.
     """
     needed = {"motion", "colour", "shape", "background", "camera"}
-    clips = [c for c in dataset if needed <= set(c.extra)]
+    clips = first_per_label([c for c in dataset if needed <= set(c.extra)], "motion", per_motion)
     if not clips:
         return {}
     frames = [standardise(read_video(c.video), target)[0].frames for c in clips]

@@ -64,3 +64,14 @@ def test_missing_folder_or_metadata(tmp_path):
         load_dataset(tmp_path / "nope")
     with pytest.raises(DatasetError, match="no metadata.csv"):
         load_dataset(tmp_path)
+
+
+def test_first_per_label_takes_up_to_n_of_each_value_in_order():
+    from types import SimpleNamespace
+
+    from motive.data.dataset import first_per_label
+
+    clips = [SimpleNamespace(name=i, extra={"motion": m}) for i, m in enumerate("abacbbcca")]
+    clips.append(SimpleNamespace(name=9, extra={}))  # unlabelled: skipped
+    assert [c.name for c in first_per_label(clips, "motion", 2, exclude=("a",))] == [1, 3, 4, 6]
+    assert [c.name for c in first_per_label(clips, "motion", 1)] == [0, 1, 3]

@@ -78,3 +78,19 @@ def test_clear_errors_for_bad_paths(tmp_path):
 def test_generate_returns_uint8_video(tiny_model):
     out = tiny_model.generate(["a red ball"], steps=2, frames=5)
     assert out.shape == (1, 5, 64, 64, 3) and out.dtype == np.uint8
+
+
+def test_channels_last_vae_changes_speed_not_results(tiny_model, tmp_path):
+    torch.manual_seed(1)
+    video = torch.rand(2, 3, 17, 64, 64) * 2 - 1
+    vae = tiny_model.vae
+    with torch.no_grad():  # the plain layout, straight through diffusers
+        mu = vae.encode(video).latent_dist.mode()
+        plain_decoded = vae.decode(mu).sample
+    h = tiny_model.encode_video(video)  # channels-last inside
+    expected = (mu - tiny_model.latents_mean) / tiny_model.latents_std
+    torch.testing.assert_close(h, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(tiny_model.decode_latents(h), plain_decoded, rtol=1e-4, atol=1e-4)
+    convs = [m for m in vae.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs and all(m.weight.is_contiguous() for m in convs)  # plain layout restored
+    tiny_model.save_pretrained(tmp_path / "m")  # safetensors needs contiguous weights

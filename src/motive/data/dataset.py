@@ -154,3 +154,17 @@ def load_dataset(root: str | Path, decode: bool = False, table_path: str | Path 
     if problems:
         raise DatasetError(dataset.root, problems)
     return dataset
+
+
+def first_per_label(clips: list[Clip], key: str, per_label: int, exclude: tuple[str, ...] = ()) -> list[Clip]:
+    """The first ``per_label`` clips (dataset order) of every value of label ``key`` in ``clip.extra``,
+    skipping clips without that label and the values in ``exclude``."""
+    taken: dict[str, int] = {}
+    chosen = []
+    for c in clips:
+        value = c.extra.get(key)
+        if value is None or value in exclude or taken.get(value, 0) >= per_label:
+            continue
+        taken[value] = taken.get(value, 0) + 1
+        chosen.append(c)
+    return chosen

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -357,27 +360,54 @@ def render_clip(spec: ClipSpec, height: int = 64, width: int = 64) -> tuple[np.n
 # ----------------------------------------------------------------------------------------------
 
 
-def write_split(config: WorldConfig, split: str, out: Path, progress: bool = True) -> pd.DataFrame:
-    """Render and encode one split into ``out`` (videos/ + metadata.csv); returns the table."""
+PARALLEL_MIN_CLIPS = 64
+
+
+def _write_clip(job: tuple[ClipSpec, Path, int, int, float]) -> None:
+    """Render one clip and encode it to ``path`` (a worker process's task)."""
+    spec, path, height, width, fps = job
+    frames, _ = render_clip(spec, height, width)
+    write_video(path, frames, fps)
+
+
+def write_split(
+    config: WorldConfig, split: str, out: Path, progress: bool = True, workers: int | None = None
+) -> pd.DataFrame:
+    """Render and encode one split into ``out`` (videos/ + metadata.csv); returns the table.
+
+    Clips are independent (each spec carries its own seed), so ``workers`` processes (default: one
+    per core, at most 4) render and encode them in parallel (splits of ``PARALLEL_MIN_CLIPS`` or more:
+    below that, starting the processes costs more than it saves); 0 renders in this process."""
     specs = sample_specs(config, split)
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, spec in enumerate(tqdm(specs, desc=f"world/{split}", disable=not progress, leave=False)):
-        frames, _ = render_clip(spec, config.height, config.width)
-        rel = f"videos/{split}_{i:05d}.mp4"
-        write_video(out / rel, frames, config.fps)
-        rows.append(
-            {
-                "video": rel,
-                "prompt": spec.prompt,
-                "motion": spec.motion,
-                "colour": spec.colour,
-                "shape": spec.shape,
-                "background": spec.background,
-                "camera": spec.camera,
-                "frames": spec.frames,
-            }
-        )
+    rels = [f"videos/{split}_{i:05d}.mp4" for i in range(len(specs))]
+    jobs = [(spec, out / rel, config.height, config.width, config.fps) for spec, rel in zip(specs, rels)]
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    bar = tqdm(total=len(jobs), desc=f"world/{split}", disable=not progress, leave=False)
+    if workers > 1 and len(jobs) >= PARALLEL_MIN_CLIPS:
+        # forkserver: never fork a parent whose thread pools (torch, OpenCV) are already running
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for _ in pool.map(_write_clip, jobs, chunksize=8):
+                bar.update(1)
+    else:
+        for job in jobs:
+            _write_clip(job)
+            bar.update(1)
+    bar.close()
+    rows = [
+        {
+            "video": rel,
+            "prompt": spec.prompt,
+            "motion": spec.motion,
+            "colour": spec.colour,
+            "shape": spec.shape,
+            "background": spec.background,
+            "camera": spec.camera,
+            "frames": spec.frames,
+        }
+        for spec, rel in zip(specs, rels)
+    ]
     table = pd.DataFrame(rows)
     tmp = out / "metadata.csv.partial"
     table.to_csv(tmp, index=False)
