@@ -15,8 +15,8 @@ post-accumulate-grad hook on every chosen parameter hands its gradient to a ``St
 and frees it, so the flat gradient [D] is never built (``feature``, one clip at a time). For a small
 model (the batch's per-sample gradients fit in ``BATCH_BYTES``), ``features`` computes the per-sample
 gradients of a whole batch of clips × noise draws in one vectorised pass (``torch.func.vmap`` over
-``grad``) and projects them together — the same numbers, several times faster per clip when
-per-call overhead, not arithmetic, dominates (the demo's 80-token clips).
+``grad``) and projects them together — the same numbers, 1.65× faster per clip on the demo's
+80-token clips, where per-call overhead rather than arithmetic dominates (BENCHMARKS.md).
 ``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting); projection
 always accumulates in fp32.
 """
@@ -35,8 +35,8 @@ from motive.projection import Fastfood, StreamingProjector, l2_normalise
 from motive.training import per_sample_loss
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-# Largest batch of per-sample flat gradients ``features`` holds at once (fp32 bytes); clips whose
-# gradients would not fit go through the streaming path one at a time.
+# Largest batch of per-sample flat gradients ``features`` builds (fp32 bytes; about twice that at the
+# peak, while they are concatenated); clips whose gradients would not fit stream one at a time.
 BATCH_BYTES = 2**29
 
 

@@ -581,7 +581,7 @@ def _featurize_rank(
         for chunk, prepared in zip(todo, loader):
             inputs = encode_prepared(model, prepared)
             good = [k for k, x in enumerate(inputs) if isinstance(x, ClipInputs)]
-            text_row = {k: t for t, k in enumerate(good)}  # chunk position → row of the batch
+            batch_row = {k: b for b, k in enumerate(good)}  # chunk position → row of the batch
             # the chunk's clips together (one vectorised pass when the model is small), also those a
             # resumed run journaled already: the same batch gives the same bits as an uninterrupted run
             if good:
@@ -598,12 +598,12 @@ def _featurize_rank(
                 row = _index_row(i, dataset.clips[i])
                 vector = np.zeros(config.proj_dim, np.float32)
                 if isinstance(x, ClipInputs):
-                    vector = vectors[text_row[k]]
+                    vector = vectors[batch_row[k]]
                     row.update(
                         frames=x.frames,
                         mean_flow=x.mean_flow,
                         mask_mean=float(x.mask.mean()),
-                        grad_norm=norms[text_row[k]],
+                        grad_norm=norms[batch_row[k]],
                         status="ok",
                         **{**x.motion, "cuts": json.dumps(x.motion["cuts"])},
                     )
