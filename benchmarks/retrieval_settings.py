@@ -16,14 +16,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from motive.data.dataset import load_dataset
+from motive.demo import pool_scores
 from motive.experiment import topk_precision
 from motive.gradients import GradientConfig
 from motive.models.wan import VideoModel
-from motive.scoring import cosine_scores
-from motive.store import featurize
 
 
 def main() -> None:
@@ -45,9 +42,9 @@ def main() -> None:
             sigma=float(sigma), noise_seed=int(seed), proj_seed=int(seed), noise_draws=int(draws)
         )
         start = time.perf_counter()
-        store = featurize(model, pool.root, out / f"pool_{setting}", g, progress=False)
-        qstore = featurize(model, queries.root, out / f"query_{setting}", g, progress=False)
-        scores = cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors))  # [N_pool, N_query]
+        store, scores = pool_scores(
+            model, pool, queries, out, setting, g.for_model(model), False
+        )  # [N_pool, N_query]
         precision = float(topk_precision(scores, pool_motion, query_motion, 0.1, store.ok).mean())
         figures[setting] = precision
         print(

@@ -31,22 +31,24 @@ def main() -> dict:
     def layout(channels_last: bool):
         return model.vae_channels_last() if channels_last else contextlib.nullcontext()
 
+    def fmt(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+        return x.contiguous(
+            memory_format=torch.channels_last_3d if channels_last else torch.contiguous_format
+        )
+
     def encode(channels_last: bool) -> torch.Tensor:
-        fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
         with torch.no_grad(), layout(channels_last):
-            return vae.encode(clips.contiguous(memory_format=fmt)).latent_dist.mode().contiguous()
+            return vae.encode(fmt(clips, channels_last)).latent_dist.mode().contiguous()
 
     latents = encode(False)
 
     def decode(channels_last: bool) -> None:
-        fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
         with torch.no_grad(), layout(channels_last):
-            vae.decode(latents.contiguous(memory_format=fmt))
+            vae.decode(fmt(latents, channels_last))
 
     def train_step(channels_last: bool) -> None:
-        fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
         with layout(channels_last):
-            x = window.contiguous(memory_format=fmt)
+            x = fmt(window, channels_last)
             post = vae.encode(x).latent_dist
             (vae.decode(post.mode()).sample - x).pow(2).mean().backward()
         vae.zero_grad(set_to_none=True)

@@ -88,7 +88,7 @@ class DemoConfig:
         )
 
 
-def _pool_scores(
+def pool_scores(
     model, pool, queries, stores: Path, name: str, config: GradientConfig, progress: bool
 ) -> tuple[Store, np.ndarray]:
     """Featurize pool and queries into ``stores/name`` and ``stores/query_name`` (a finished store with
@@ -158,7 +158,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
                 use_mask=use_mask,
             )
             name = f"{method}_seed{seed}"
-            store, s = _pool_scores(model, pool, queries, out / "stores", name, g.for_model(model), progress)
+            store, s = pool_scores(model, pool, queries, out / "stores", name, g.for_model(model), progress)
             stores[(method, seed)] = store
             scores[method].append(s)
     if config.paper_sigma is not None and config.paper_sigma != config.sigma:
@@ -166,7 +166,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
         g = GradientConfig(sigma=config.paper_sigma, noise_seed=seed, proj_seed=seed).for_model(model)
         name = f"motive_paper_sigma_seed{seed}"
         scores["motive_paper_sigma"] = [
-            _pool_scores(model, pool, queries, out / "stores", name, g, progress)[1]
+            pool_scores(model, pool, queries, out / "stores", name, g, progress)[1]
         ]
     valid = stores[("motive", config.seeds[0])].ok
     t = _stage(log, "featurize", timings, t)

@@ -15,7 +15,7 @@ post-accumulate-grad hook on every chosen parameter hands its gradient to a ``St
 and frees it, so the flat gradient [D] is never built (``feature``, one clip at a time). For a small
 model (the batch's per-sample gradients fit in ``BATCH_BYTES``), ``features`` computes the per-sample
 gradients of a whole batch of clips × noise draws in one vectorised pass (``torch.func.vmap`` over
-``grad``) and projects them together — the same numbers, 1.65× faster per clip on the demo's
+``grad``) and projects them together — the same numbers, 1.5–1.65× faster per clip on the demo's
 80-token clips, where per-call overhead rather than arithmetic dominates (BENCHMARKS.md).
 ``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting); projection
 always accumulates in fp32.

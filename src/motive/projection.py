@@ -33,7 +33,8 @@ HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (ma
 CHUNK_BLOCKS = 16  # blocks projected together on CPU (bounds the temporaries to 16 blocks)
 # On a GPU a chunk of 16 blocks is a few microseconds of work and the call is bound by kernel launches
 # and Python: 1.42 B parameters took 853 ms that way on an H200 (BENCHMARKS.md), so chunks are larger
-# there (temporaries ≈ 1.5 KB per block coordinate group: ~0.4 GB at 256 blocks of 2^16).
+# there (temporaries ≈ 1.5 MB per 2^16 block — fp32 values, int64 permutation index, gather output —
+# so ~0.4 GB at 256 blocks).
 GPU_CHUNK_BLOCKS = 256
 TABLES = "v2/coset-rows/int8-signs/int16-perm/fp16-gauss"  # how the randomness is drawn and stored (store identity)
 
