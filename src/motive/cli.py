@@ -237,6 +237,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = DemoConfig.quick(args.out) if args.quick else DemoConfig(out=args.out, seed=args.seed)
     if args.steps is not None:
         config.pretrain_steps = args.steps
+    if args.processes is not None:
+        config.processes = args.processes
     run_demo(config, progress=not args.quiet)
     return 0
 
@@ -484,6 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="run folder (reused between runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of training")
     p.add_argument("--steps", type=int, default=None, help="override pretraining steps")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="single-threaded worker processes for the fine-tunes and their evaluations (default: one "
+        "per core, ≤ 8; 1 = all in this process)",
+    )
     p.add_argument(
         "--quick", action="store_true", help="a seconds-long miniature (for tests and smoke checks)"
     )

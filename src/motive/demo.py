@@ -23,6 +23,7 @@ from motive.experiment import exact_unit_gradients, per_label_mean, spearman, to
 from motive.finetune import FinetuneConfig, train_on
 from motive.gradients import GradientConfig
 from motive.models.wan import VideoModel
+from motive.parallel import Processes, cached_model
 from motive.pretrain import PretrainConfig, VaeConfig, is_pretrained, pretrain
 from motive.scoring import (
     AttributionConfig,
@@ -33,7 +34,7 @@ from motive.scoring import (
     random_scores,
     write_selection,
 )
-from motive.store import Store, featurize
+from motive.store import Store, dataset_inputs, featurize
 from motive.training import TrainConfig
 
 # the fine-tuning metrics the harness check compares (lower is better for both)
@@ -72,6 +73,9 @@ class DemoConfig:
     other_clips_per_motion: int = 6  # held-out clips of each other motion, for the specificity measure
     spearman_clips: int = 200
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # single-threaded worker processes for the fine-tune + evaluate jobs (None: one per core, ≤ 8; 1:
+    # in this process). The other stages run here on every thread (their batched ops use them well).
+    processes: int | None = None
 
     @classmethod
     def quick(cls, out: str) -> DemoConfig:
@@ -100,6 +104,38 @@ def pool_scores(
     return store, cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors))
 
 
+def _eval_clips(eval_set, motion: str, config: DemoConfig) -> tuple[list, list[str], list]:
+    """(held-out clips of ``motion``, prompts to generate from, held-out clips of the other motions)."""
+    held_out = [c for c in eval_set if c.extra.get("motion") == motion]
+    other = first_per_label(eval_set.clips, "motion", config.other_clips_per_motion, exclude=(motion,))
+    return held_out, [c.prompt for c in held_out][: config.generate_prompts], other
+
+
+def finetune_and_evaluate(
+    model_dir: str,
+    pool_root: str,
+    chosen: list[int] | None,
+    seed: int,
+    eval_root: str,
+    motion: str,
+    config: DemoConfig,
+) -> dict:
+    """Fine-tune a copy of the base model on the pool clips ``chosen`` (None: leave the base as is)
+    and evaluate it on ``motion`` (a job: runs in a worker process, gets everything by path)."""
+    model = cached_model(model_dir)
+    if chosen is not None:
+        pool = load_dataset(pool_root)
+        selected = copy.copy(pool)
+        selected.clips = [pool.clips[j] for j in chosen]
+        model = copy.deepcopy(model)
+        ft = FinetuneConfig(
+            lr=config.finetune_lr, steps=config.finetune_steps, batch_size=config.finetune_batch, seed=seed
+        )
+        train_on(model, selected, ft, progress=False)
+    held_out, prompts, other = _eval_clips(load_dataset(eval_root), motion, config)
+    return evaluate(model, held_out, prompts, config.eval, other)
+
+
 def _stage(log, name: str, timings: dict, start: float) -> float:
     now = time.perf_counter()
     timings[name] = round(now - start, 1)
@@ -109,6 +145,11 @@ def _stage(log, name: str, timings: dict, start: float) -> float:
 
 def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     """Run the whole pipeline; returns the results also written to ``OUT/results.json``."""
+    with Processes(config.processes) as processes:  # workers start at the first job (after pretraining)
+        return _run_demo(config, processes, progress, log)
+
+
+def _run_demo(config: DemoConfig, processes: Processes, progress: bool, log) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -232,7 +273,7 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
     del exact_pool, exact_q
     t = _stage(log, "projection_check", timings, t)
 
-    # -- fine-tuning comparison ----------------------------------------------------------------------
+    # -- fine-tuning comparison (every fine-tune + evaluation is a job for the worker processes) ------
     eval_set = load_dataset(world_dir / "eval")
     k = max(1, int(round(config.fraction * valid.sum())))
     finetune_results: dict[str, dict] = {}
@@ -241,43 +282,46 @@ def run_demo(config: DemoConfig, progress: bool = True, log=print) -> dict:
         cols = np.flatnonzero(q_motion == motion)
         if len(cols) == 0:
             raise ValueError(f"no query clips of target motion {motion!r}")
-        held_out = [c for c in eval_set if c.extra.get("motion") == motion]
-        other = first_per_label(eval_set.clips, "motion", config.other_clips_per_motion, exclude=(motion,))
-        prompts = [c.prompt for c in held_out][: config.generate_prompts]
-        rows: dict[str, list[dict]] = {}
-        base_eval = evaluate(model, held_out, prompts, config.eval, other)
-        rows["base"] = [{**base_eval, "target_fraction": float("nan"), "target_specificity": 0.0}]
+        held_out, _, other = _eval_clips(eval_set, motion, config)
+        dataset_inputs(model, held_out + other)  # fill the input cache once, before the jobs read it
         oracle_pool = np.flatnonzero((pool_motion == motion) & valid)
+
+        def top(s: np.ndarray) -> np.ndarray:
+            return majority_vote(s, config.percentile, config.fraction, valid).top
+
+        jobs: list[tuple[str, int, np.ndarray | None]] = [("base", config.seeds[0], None)]
         for i, seed in enumerate(config.seeds):
-            selections = {
-                "motive": majority_vote(
-                    scores["motive"][i][:, cols], config.percentile, config.fraction, valid
-                ).top,
-                "no_motion_mask": majority_vote(
-                    scores["no_motion_mask"][i][:, cols], config.percentile, config.fraction, valid
-                ).top,
-                "random": majority_vote(scores["random"][i], config.percentile, config.fraction, valid).top,
-                "motion_magnitude": majority_vote(magnitude, config.percentile, config.fraction, valid).top,
-                "oracle": np.random.default_rng(seed).permutation(oracle_pool)[:k],
-            }
-            for method, chosen in selections.items():
-                selected = copy.copy(pool)
-                selected.clips = [pool.clips[j] for j in chosen]
-                tuned = copy.deepcopy(model)
-                ft = FinetuneConfig(
-                    lr=config.finetune_lr,
-                    steps=config.finetune_steps,
-                    batch_size=config.finetune_batch,
-                    seed=seed,
-                )
-                train_on(tuned, selected, ft, progress=False)
-                result = evaluate(tuned, held_out, prompts, config.eval, other)
-                result["target_fraction"] = float(np.mean(pool_motion[chosen] == motion))
-                result["target_specificity"] = target_specificity(result, base_eval)
-                rows.setdefault(method, []).append(result)
-                log(
-                    f"[demo] fine-tune {motion}/{method}/seed{seed}: target-motion loss {result['target_motion_loss']:.5f}, target fraction {result['target_fraction']:.2f}"
-                )
+            jobs += [
+                ("motive", seed, top(scores["motive"][i][:, cols])),
+                ("no_motion_mask", seed, top(scores["no_motion_mask"][i][:, cols])),
+                ("random", seed, top(scores["random"][i])),
+                ("motion_magnitude", seed, top(magnitude)),
+                ("oracle", seed, np.random.default_rng(seed).permutation(oracle_pool)[:k]),
+            ]
+        futures = [
+            processes.submit(
+                finetune_and_evaluate,
+                str(model_dir),
+                str(world_dir / "pool"),
+                None if chosen is None else chosen.tolist(),
+                seed,
+                str(world_dir / "eval"),
+                motion,
+                config,
+            )
+            for _, seed, chosen in jobs
+        ]
+        rows: dict[str, list[dict]] = {}
+        base_eval = futures[0].result()
+        rows["base"] = [{**base_eval, "target_fraction": float("nan"), "target_specificity": 0.0}]
+        for (method, seed, chosen), future in zip(jobs[1:], futures[1:]):
+            result = future.result()
+            result["target_fraction"] = float(np.mean(pool_motion[chosen] == motion))
+            result["target_specificity"] = target_specificity(result, base_eval)
+            rows.setdefault(method, []).append(result)
+            log(
+                f"[demo] fine-tune {motion}/{method}/seed{seed}: target-motion loss {result['target_motion_loss']:.5f}, target fraction {result['target_fraction']:.2f}"
+            )
         finetune_results[motion] = {m: _summarise(r) for m, r in rows.items()}
         checks[motion] = _oracle_check(rows)
     t = _stage(log, "finetune_and_evaluate", timings, t)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 from contextlib import ExitStack, contextmanager
@@ -45,6 +44,7 @@ from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 from motive.motion.run import load_plugins
+from motive.parallel import PRELOAD, forkserver_context
 
 FORMAT = 2
 META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
@@ -393,14 +393,6 @@ def _as_is(x):
     return x
 
 
-def _worker_context():
-    """Workers start from a fresh forkserver (with this module preloaded), never by forking a parent
-    whose OpenCV/OpenMP thread pools are already running — that deadlocks the child."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["motive.store"])
-    return ctx
-
-
 def default_workers() -> int:
     """Data-loading processes: one per spare core, at most 4 (0 = load in the main process)."""
     return max(0, min(4, (os.cpu_count() or 1) - 1))
@@ -568,7 +560,7 @@ def _featurize_rank(
         num_workers=workers if todo else 0,
         collate_fn=_as_is,
         worker_init_fn=_worker_init,
-        multiprocessing_context=_worker_context() if workers and todo else None,
+        multiprocessing_context=forkserver_context(PRELOAD) if workers and todo else None,
         prefetch_factor=2 if workers and todo else None,
     )
     bar = tqdm(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from motive.data.video import write_video
+from motive.parallel import PRELOAD, forkserver_context
 
 MOTIONS = (
     "bounce",
@@ -385,9 +385,7 @@ def write_split(
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     bar = tqdm(total=len(jobs), desc=f"world/{split}", disable=not progress, leave=False)
     if workers > 1 and len(jobs) >= PARALLEL_MIN_CLIPS:
-        # forkserver: never fork a parent whose thread pools (torch, OpenCV) are already running
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=forkserver_context(PRELOAD)) as pool:
             for _ in pool.map(_write_clip, jobs, chunksize=8):
                 bar.update(1)
     else:

@@ -1,0 +1,90 @@
+"""Independent jobs in single-threaded worker processes.
+
+A fine-tune of the demo's tiny model runs batches of 8 short clips: ops too small for torch's
+intra-op threads to pay on a few cores. Two fine-tune + evaluate jobs in two 1-thread processes
+finish about 1.5× sooner than one after the other in one 2-thread process (``python
+benchmarks/processes.py``), so the demo runs its fine-tunes and evaluations as jobs of ``Processes``.
+(Featurizing is not split this way: its vectorised gradient batches already use both threads.)
+Jobs name models by path; each worker loads a model once and keeps it (``cached_model``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+PRELOAD = ["motive.store"]  # imported once in the fork server: workers start with torch loaded
+
+
+def forkserver_context(preload: list[str] | None = None):
+    """Processes start from a fresh fork server, never by forking a parent whose thread pools (torch,
+    OpenCV, OpenMP) are already running — that can deadlock the child."""
+    ctx = multiprocessing.get_context("forkserver")
+    if preload:
+        ctx.set_forkserver_preload(preload)
+    return ctx
+
+
+def single_threaded() -> None:
+    """One core per process: torch and OpenCV each use a single thread."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def cached_model(path: str):
+    """The ``VideoModel`` saved at ``path``, loaded once per process. Shared: deep-copy before training."""
+    from motive.models.wan import VideoModel
+
+    if path not in _MODELS:
+        _MODELS[path] = VideoModel.from_pretrained(path)
+    return _MODELS[path]
+
+
+def default_processes() -> int:
+    """One process per core, at most 8 (each holds its own copy of the model and data)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+class Processes:
+    """``n`` single-threaded worker processes (a context manager). ``n`` = 1 runs every job in the
+    calling process, unchanged, so the same code path serves both."""
+
+    def __init__(self, n: int | None = None):
+        self.n = default_processes() if n is None else n
+        if self.n < 1:
+            raise ValueError(f"processes must be ≥ 1, got {self.n}")
+        self._pool = (
+            ProcessPoolExecutor(self.n, mp_context=forkserver_context(PRELOAD), initializer=single_threaded)
+            if self.n > 1
+            else None
+        )
+
+    def submit(self, fn: Callable, *args, **kwargs) -> Future:
+        """Run ``fn(*args, **kwargs)`` in a worker (``fn`` and arguments must pickle)."""
+        if self._pool is not None:
+            return self._pool.submit(fn, *args, **kwargs)
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # delivered through the future, as a worker's would be
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
