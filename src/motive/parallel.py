@@ -2,7 +2,7 @@
 
 A fine-tune of the demo's tiny model runs batches of 8 short clips: ops too small for torch's
 intra-op threads to pay on a few cores. Two fine-tune + evaluate jobs in two 1-thread processes
-finish about 1.5× sooner than one after the other in one 2-thread process (``python
+finish 1.3× sooner than one after the other in one 2-thread process (``python
 benchmarks/processes.py``), so the demo runs its fine-tunes and evaluations as jobs of ``Processes``.
 (Featurizing is not split this way: its vectorised gradient batches already use both threads.)
 Jobs name models by path; each worker loads a model once and keeps it (``cached_model``).
