@@ -29,7 +29,7 @@ def main() -> dict:
     from motive.cli import _quiet_libraries
     from motive.data.dataset import load_dataset
     from motive.data.synthetic import WorldConfig, write_split
-    from motive.demo import DemoConfig, _eval_clips, finetune_and_evaluate
+    from motive.demo import DemoConfig, finetune_and_evaluate, held_out_clips
     from motive.models.tiny import build_tiny_model
     from motive.parallel import Processes, default_processes
     from motive.store import dataset_inputs
@@ -42,7 +42,7 @@ def main() -> dict:
     model = build_tiny_model(seed=0)
     model_dir = model.save_pretrained(tmp / "model")
     config = DemoConfig(finetune_steps=FINETUNE_STEPS)
-    held_out, _, other = _eval_clips(load_dataset(tmp / "eval"), "bounce", config)
+    held_out, _, other = held_out_clips(load_dataset(tmp / "eval"), "bounce", config)
     dataset_inputs(model, load_dataset(tmp / "pool").clips[:100] + held_out + other)  # fill the cache
     args = [
         (str(model_dir), str(tmp / "pool"), list(range(100)), s, str(tmp / "eval"), "bounce", config)

@@ -104,7 +104,7 @@ def pool_scores(
     return store, cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors))
 
 
-def _eval_clips(eval_set, motion: str, config: DemoConfig) -> tuple[list, list[str], list]:
+def held_out_clips(eval_set, motion: str, config: DemoConfig) -> tuple[list, list[str], list]:
     """(held-out clips of ``motion``, prompts to generate from, held-out clips of the other motions)."""
     held_out = [c for c in eval_set if c.extra.get("motion") == motion]
     other = first_per_label(eval_set.clips, "motion", config.other_clips_per_motion, exclude=(motion,))
@@ -132,7 +132,7 @@ def finetune_and_evaluate(
             lr=config.finetune_lr, steps=config.finetune_steps, batch_size=config.finetune_batch, seed=seed
         )
         train_on(model, selected, ft, progress=False)
-    held_out, prompts, other = _eval_clips(load_dataset(eval_root), motion, config)
+    held_out, prompts, other = held_out_clips(load_dataset(eval_root), motion, config)
     return evaluate(model, held_out, prompts, config.eval, other)
 
 
@@ -282,7 +282,7 @@ def _run_demo(config: DemoConfig, processes: Processes, progress: bool, log) -> 
         cols = np.flatnonzero(q_motion == motion)
         if len(cols) == 0:
             raise ValueError(f"no query clips of target motion {motion!r}")
-        held_out, _, other = _eval_clips(eval_set, motion, config)
+        held_out, _, other = held_out_clips(eval_set, motion, config)
         dataset_inputs(model, held_out + other)  # fill the input cache once, before the jobs read it
         oracle_pool = np.flatnonzero((pool_motion == motion) & valid)
 

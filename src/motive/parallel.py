@@ -19,12 +19,11 @@ from typing import Any
 PRELOAD = ["motive.store"]  # imported once in the fork server: workers start with torch loaded
 
 
-def forkserver_context(preload: list[str] | None = None):
-    """Processes start from a fresh fork server, never by forking a parent whose thread pools (torch,
-    OpenCV, OpenMP) are already running — that can deadlock the child."""
+def forkserver_context():
+    """Processes start from a fresh fork server (with ``PRELOAD`` imported), never by forking a parent
+    whose thread pools (torch, OpenCV, OpenMP) are already running — that can deadlock the child."""
     ctx = multiprocessing.get_context("forkserver")
-    if preload:
-        ctx.set_forkserver_preload(preload)
+    ctx.set_forkserver_preload(PRELOAD)
     return ctx
 
 
@@ -63,7 +62,7 @@ class Processes:
         if self.n < 1:
             raise ValueError(f"processes must be ≥ 1, got {self.n}")
         self._pool = (
-            ProcessPoolExecutor(self.n, mp_context=forkserver_context(PRELOAD), initializer=single_threaded)
+            ProcessPoolExecutor(self.n, mp_context=forkserver_context(), initializer=single_threaded)
             if self.n > 1
             else None
         )

@@ -44,7 +44,7 @@ from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 from motive.motion.run import load_plugins
-from motive.parallel import PRELOAD, forkserver_context
+from motive.parallel import forkserver_context
 
 FORMAT = 2
 META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
@@ -560,7 +560,7 @@ def _featurize_rank(
         num_workers=workers if todo else 0,
         collate_fn=_as_is,
         worker_init_fn=_worker_init,
-        multiprocessing_context=forkserver_context(PRELOAD) if workers and todo else None,
+        multiprocessing_context=forkserver_context() if workers and todo else None,
         prefetch_factor=2 if workers and todo else None,
     )
     bar = tqdm(
