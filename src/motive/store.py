@@ -44,7 +44,7 @@ from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 from motive.motion.run import load_plugins
-from motive.parallel import forkserver_context
+from motive.parallel import forkserver_context, single_threaded
 
 FORMAT = 2
 META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
@@ -384,9 +384,7 @@ class _ChunkData(torch.utils.data.Dataset):
 
 
 def _worker_init(_: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one core per worker; the model keeps the rest
+    single_threaded()  # one core per worker; the model keeps the rest
 
 
 def _as_is(x):
