@@ -122,16 +122,23 @@ def _timing(size: str, clip: str) -> dict:
 
 
 def _store_per_clip(model) -> float:
-    from motive.data.synthetic import WorldConfig, write_split
+    from motive.demo.world import WorldConfig, write_split
     from motive.gradients import GradientConfig
-    from motive.store import featurize
+    from motive.store import FeaturizeOptions, featurize
 
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
     write_split(WorldConfig(seed=0, pool_clips=16), "pool", tmp / "pool", progress=False)
     featurize(model, tmp / "pool", tmp / "warm", GradientConfig(), progress=False)  # fill the input cache
     t = time.perf_counter()
-    featurize(model, tmp / "pool", tmp / "timed", GradientConfig(), progress=False, workers=0)
+    featurize(
+        model,
+        tmp / "pool",
+        tmp / "timed",
+        GradientConfig(),
+        options=FeaturizeOptions(workers=0),
+        progress=False,
+    )
     return (time.perf_counter() - t) / 16
 
 

@@ -29,7 +29,7 @@ def main() -> dict:
 
     import motive.gradients
     from motive.cli import _quiet_libraries
-    from motive.data.synthetic import WorldConfig, write_split
+    from motive.demo.world import WorldConfig, write_split
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.projection import Fastfood

@@ -1,6 +1,6 @@
 """Oracle vs random fine-tunes on one base model: does the harness tell them apart?
 
-The development measurement behind README "The fine-tuning harness". For 3 seeds each, fine-tune a
+The development measurement behind docs/demo.md "The fine-tuning harness". For 3 seeds each, fine-tune a
 copy of MODEL on 100 pool clips of exactly MOTION (oracle) or 100 random pool clips, then report the
 change against the base of the held-out motion-weighted loss on MOTION's eval clips ("target"), on
 every other moving motion's eval clips ("other"), and their difference (specificity), all on one

@@ -3,7 +3,7 @@ weights needed) on one 81×480×832 clip's latent (16×21×60×104), bf16 autoca
 
 Reports seconds per clip for forward + backward alone (``bare``) and with streaming projection
 (``feature``), the projection of one flat 1.42-billion-long gradient in milliseconds, the one-off
-time to build the projection's randomness, and peak GPU memory. Targets (issue 5): ≤ 5 s per clip
+time to build the projection's randomness, and peak GPU memory. Targets: ≤ 5 s per clip
 (paper: 54 s on an A100), projection ≤ 50 ms (paper: 1.97 s).
 
     python benchmarks/gpu_wan.py                 # on a CUDA machine

@@ -28,11 +28,12 @@ def main() -> dict:
 
     from motive.cli import _quiet_libraries
     from motive.data.dataset import load_dataset
-    from motive.data.synthetic import WorldConfig, write_split
-    from motive.demo import DemoConfig, finetune_and_evaluate, held_out_clips
+    from motive.demo.config import DemoConfig
+    from motive.demo.stages import finetune_and_evaluate, held_out_clips
+    from motive.demo.world import WorldConfig, write_split
+    from motive.inputs import dataset_inputs
     from motive.models.tiny import build_tiny_model
     from motive.parallel import Processes, default_processes
-    from motive.store import dataset_inputs
 
     _quiet_libraries()
     n = default_processes()

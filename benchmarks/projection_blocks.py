@@ -18,7 +18,7 @@ def main() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
     from motive.cli import _quiet_libraries
-    from motive.data.synthetic import WorldConfig, write_split
+    from motive.demo.world import WorldConfig, write_split
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.store import featurize

@@ -23,8 +23,8 @@ def main() -> dict:
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
     from motive.cli import _quiet_libraries
     from motive.data.dataset import load_dataset
-    from motive.data.synthetic import WorldConfig, write_split
-    from motive.experiment import exact_unit_gradients, spearman
+    from motive.demo.measures import exact_unit_gradients, spearman
+    from motive.demo.world import WorldConfig, write_split
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.projection import Fastfood, l2_normalise

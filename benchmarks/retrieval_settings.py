@@ -1,6 +1,6 @@
 """Same-motion precision@10% of Motive's gradient features under several (seed, noise draws, σ) settings.
 
-The development measurement behind README "The demo model" (noise draws). For each setting, featurize
+The development measurement behind docs/demo.md "The demo's σ" (noise draws). For each setting, featurize
 the pool and the queries of a demo world with MODEL (stores under OUT, reused when present), score by
 cosine and report the share of each query's top 10% of the pool that shares its motion, averaged over
 queries — the demo's retrieval measure.
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from motive.data.dataset import load_dataset
-from motive.demo import pool_scores
-from motive.experiment import topk_precision
+from motive.demo.measures import topk_precision
+from motive.demo.stages import pool_scores
 from motive.gradients import GradientConfig
 from motive.models.wan import VideoModel
 

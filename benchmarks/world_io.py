@@ -31,8 +31,8 @@ def _per_frame(path: Path) -> np.ndarray:
 
 
 def main() -> dict:
-    from motive.data.synthetic import WorldConfig, write_split
     from motive.data.video import read_video
+    from motive.demo.world import WorldConfig, write_split
 
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     config = WorldConfig(seed=0, pool_clips=CLIPS)

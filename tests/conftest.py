@@ -46,7 +46,7 @@ def _quiet_libraries():
 @pytest.fixture(scope="session")
 def mini_world(tmp_path_factory) -> Path:
     """A 4-split world with a handful of clips per split (seconds to make)."""
-    from motive.data.synthetic import WorldConfig, generate_world
+    from motive.demo.world import WorldConfig, generate_world
 
     out = tmp_path_factory.mktemp("world")
     generate_world(WorldConfig(seed=3, clips=10, query_clips=10, eval_clips=10), out, progress=False)
@@ -58,3 +58,9 @@ def tiny_model():
     from motive.models.tiny import build_tiny_model
 
     return build_tiny_model(seed=0)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tiny_model, tmp_path_factory):
+    """The tiny model saved as a diffusers pipeline folder."""
+    return tiny_model.save_pretrained(tmp_path_factory.mktemp("model") / "tiny")

@@ -20,7 +20,7 @@ def test_gradient_equals_brute_force_autograd(tiny_model):
     feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
     h, text, w = _inputs(tiny_model)
     g = feat.gradient(h, text, w)
-    # reference written out from METHOD.md §2 with plain autograd
+    # reference written out from docs/method.md §2 with plain autograd
     eps = common_noise((16, 5, 8, 8), 5, 1)[0][None]
     x = 0.4 * h + 0.6 * eps
     params = [p for _, p in tiny_model.transformer.named_parameters()]

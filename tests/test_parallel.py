@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from motive.parallel import Processes, cached_model
+from motive.parallel import Processes
 
 
 def test_worker_processes_are_single_threaded_and_separate():
@@ -22,9 +22,3 @@ def test_one_process_runs_jobs_here_and_delivers_errors_through_the_future():
             failed.result()
     with pytest.raises(ValueError, match="≥ 1"):
         Processes(0)
-
-
-def test_cached_model_loads_once(tiny_model, tmp_path):
-    path = str(tiny_model.save_pretrained(tmp_path / "m"))
-    assert cached_model(path) is cached_model(path)
-    assert cached_model(path).num_parameters() == tiny_model.num_parameters()

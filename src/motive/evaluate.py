@@ -7,7 +7,7 @@
     With held-out clips of the other motions too, ``target_specificity`` is the change of the target
     loss minus the change of the other motions' loss against a base model: fine-tuning a small model
     on a hundred clips shifts every motion's loss (drift), and this difference cancels that shift.
-(b) Dynamic degree (VBench v0.1.5 rule, METHOD.md §7) of videos generated with ``WanPipeline`` from
+(b) Dynamic degree (VBench v0.1.5 rule, docs/method.md §7) of videos generated with ``WanPipeline`` from
     eval prompts, with DIS flow standing in for RAFT (a weight-free proxy).
 """
 
@@ -19,22 +19,25 @@ import numpy as np
 import torch
 
 from motive.data.dataset import Clip
+from motive.inputs import dataset_inputs
+from motive.loss import masked_mean, velocity_error
 from motive.models.wan import VideoModel
 from motive.motion.flow import dis_flow
-from motive.store import dataset_inputs
-from motive.training import velocity_error
 
 
 @dataclass
 class EvalConfig:
     """The shared evaluation grid and generation settings."""
 
-    sigmas: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.4, 0.55, 0.7, 0.85])
-    noise_seed: int = 1234
-    draws_per_sigma: int = 4
-    generate_steps: int = 25
-    generate_seed: int = 0
-    guidance: float = 1.0
+    sigmas: list[float] = field(
+        default_factory=lambda: [0.1, 0.25, 0.4, 0.55, 0.7, 0.85],
+        metadata={"help": "comma-separated noise levels of the shared loss grid"},
+    )
+    noise_seed: int = field(default=1234, metadata={"help": "seed of the grid's shared noise"})
+    draws_per_sigma: int = field(default=4, metadata={"help": "noise draws per σ on the grid"})
+    generate_steps: int = field(default=25, metadata={"flag": "--steps", "help": "sampling steps"})
+    generate_seed: int = field(default=0, metadata={"help": "seed of the first generated video"})
+    guidance: float = field(default=1.0, metadata={"help": "classifier-free guidance scale"})
 
 
 def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) -> tuple[float, float]:
@@ -54,8 +57,8 @@ def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) ->
                 eps = torch.randn(h.shape[1:], generator=gen).to(model.device)  # one ε for every clip
                 sig = torch.full((len(clips),), sigma, device=model.device)
                 err = velocity_error(model, h, text, sig, eps[None].expand_as(h))  # [N, f, h, w]
-                weighted += float((err * w).flatten(1).mean(dim=1).sum())
-                plain += float(err.flatten(1).mean(dim=1).sum())
+                weighted += float(masked_mean(err, w).sum())
+                plain += float(masked_mean(err).sum())
                 count += len(clips)
     return weighted / count, plain / count
 

@@ -1,4 +1,4 @@
-"""Full fine-tuning of the transformer on a selection (METHOD.md §7).
+"""Full fine-tuning of the transformer on a selection (docs/method.md §7).
 
 Text encoder and VAE stay frozen; the standard (unmasked) flow-matching loss; AdamW at lr 1e-5 (the
 paper's); the subset is repeated (the paper: 1 epoch over the subset repeated 50×). The output is a
@@ -11,14 +11,14 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from motive.data.dataset import load_dataset
+from motive.inputs import dataset_inputs
 from motive.models.wan import VideoModel
-from motive.store import dataset_inputs
 from motive.training import EncodedData, TrainConfig, train_flow_matching
 
 
@@ -26,16 +26,20 @@ from motive.training import EncodedData, TrainConfig, train_flow_matching
 class FinetuneConfig:
     """A fine-tuning run; saved as ``finetune.json`` in the output folder."""
 
-    model: str = ""
-    data: str = ""
-    selection: str | None = None  # a selection.csv (rows of ``data``); None = the whole dataset
-    out: str = ""
-    lr: float = 1e-5
-    repeat: int = 50
-    batch_size: int = 8
-    steps: int | None = None  # overrides repeat: exact number of optimiser steps
-    seed: int = 0
-    weight_decay: float = 0.01
+    model: str = field(default="", metadata={"help": "base model folder", "required": True})
+    data: str = field(
+        default="", metadata={"help": "dataset folder the selection's videos live in", "required": True}
+    )
+    selection: str | None = field(  # rows of ``data``; None = the whole dataset
+        default=None, metadata={"help": "selection.csv from `motive attribute` (default: all clips)"}
+    )
+    out: str = field(default="", metadata={"help": "output model folder", "required": True})
+    lr: float = field(default=1e-5, metadata={"help": "AdamW learning rate (the paper: 1e-5)"})
+    repeat: int = field(default=50, metadata={"help": "times the subset is repeated (the paper: 50)"})
+    batch_size: int = field(default=8, metadata={"help": "clips per step"})
+    steps: int | None = field(default=None, metadata={"help": "exact optimiser steps (overrides --repeat)"})
+    seed: int = field(default=0, metadata={"help": "training seed"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
 
 
 def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedData:

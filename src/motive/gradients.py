@@ -1,4 +1,4 @@
-"""Per-clip gradients of the motion-weighted flow-matching loss under common randomness (METHOD.md §2).
+"""Per-clip gradients of the motion-weighted flow-matching loss under common randomness (docs/method.md §2).
 
 For clip n with latent h_n, text c_n and motion mask W̃_n, at ONE fixed noise level σ_fix and ONE noise
 tensor ε_fix shared by every clip and query:
@@ -15,8 +15,8 @@ post-accumulate-grad hook on every chosen parameter hands its gradient to a ``St
 and frees it, so the flat gradient [D] is never built (``feature``, one clip at a time). For a small
 model (the batch's per-sample gradients fit in ``BATCH_BYTES``), ``features`` computes the per-sample
 gradients of a whole batch of clips × noise draws in one vectorised pass (``torch.func.vmap`` over
-``grad``) and projects them together — the same numbers, 1.5–1.65× faster per clip on the demo's
-80-token clips, where per-call overhead rather than arithmetic dominates (BENCHMARKS.md).
+``grad``) and projects them together — the same numbers, faster on small models, where per-call
+overhead rather than arithmetic dominates (BENCHMARKS.md "Vectorised vs streaming featurize").
 ``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting); projection
 always accumulates in fp32.
 """
@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
+from motive.loss import per_sample_loss
 from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig
 from motive.projection import Fastfood, StreamingProjector, l2_normalise
-from motive.training import per_sample_loss
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 # Largest batch of per-sample flat gradients ``features`` builds (fp32 bytes; about twice that at the
@@ -44,17 +44,30 @@ BATCH_BYTES = 2**29
 class GradientConfig:
     """Settings that define a feature; all of them are recorded in the store's meta.json."""
 
-    sigma: float = 0.751  # the paper's t = 751
-    noise_seed: int = 0
-    noise_draws: int = 1
-    use_mask: bool = True
-    frame_norm: bool = True  # the 1/F frame-length correction (F = pixel frames of the clip)
-    params: list[str] | None = None  # glob patterns over transformer parameter names; None = all
-    proj_dim: int = 512
-    proj_seed: int = 0
-    max_block: int = 2**16  # Fastfood block length (BENCHMARKS.md: 2**16 vs 2**20)
-    precision: str = "fp32"  # or "bf16": autocast for forward/backward, fp32 projection
-    mask: MaskConfig = field(default_factory=MaskConfig)
+    sigma: float = field(default=0.751, metadata={"help": "fixed noise level σ (the paper's t = 751)"})
+    noise_seed: int = field(default=0, metadata={"help": "seed of the shared noise tensor(s) ε"})
+    noise_draws: int = field(
+        default=1, metadata={"help": "K shared (σ, ε) pairs to average over (the paper: 1)"}
+    )
+    use_mask: bool = field(
+        default=True, metadata={"flag": "--no-motion-mask", "help": "W ≡ 1: the paper's 'w/o MM' ablation"}
+    )
+    frame_norm: bool = field(  # the 1/F frame-length correction (F = pixel frames of the clip)
+        default=True, metadata={"help": "drop the 1/F frame-length factor"}
+    )
+    params: list[str] | None = field(  # glob patterns over transformer parameter names; None = all
+        default=None, metadata={"help": "comma-separated globs of transformer parameters (default: all)"}
+    )
+    proj_dim: int = field(default=512, metadata={"help": "Fastfood output dimension D'"})
+    proj_seed: int = field(default=0, metadata={"help": "Fastfood seed"})
+    max_block: int = field(  # BENCHMARKS.md "Fastfood block size"
+        default=2**16, metadata={"help": "Fastfood block length (a power of two)"}
+    )
+    precision: str = field(  # "bf16": autocast for forward/backward; the projection is always fp32
+        default="fp32",
+        metadata={"help": "forward/backward precision (the paper: bf16)", "choices": tuple(PRECISIONS)},
+    )
+    mask: MaskConfig = field(default_factory=MaskConfig, metadata={"nested": ""})
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -1,11 +1,10 @@
-"""Independent jobs in single-threaded worker processes.
+"""Worker processes: a safe way to start them, and independent jobs in single-threaded workers.
 
 A fine-tune of the demo's tiny model runs batches of 8 short clips: ops too small for torch's
-intra-op threads to pay on a few cores. Two fine-tune + evaluate jobs in two 1-thread processes
-finish 1.3× sooner than one after the other in one 2-thread process (``python
-benchmarks/processes.py``), so the demo runs its fine-tunes and evaluations as jobs of ``Processes``.
-(Featurizing is not split this way: its vectorised gradient batches already use both threads.)
-Jobs name models by path; each worker loads a model once and keeps it (``cached_model``).
+intra-op threads to pay on a few cores, so the demo runs its fine-tunes and evaluations as jobs of
+``Processes``, one single-threaded worker per core (BENCHMARKS.md "The demo's fine-tunes in worker
+processes" measures the gain). Featurizing is not split this way: its vectorised gradient batches
+already use every thread.
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
 
-PRELOAD = ["motive.store"]  # imported once in the fork server: workers start with torch loaded
+# imported once in the fork server, so workers start with torch, diffusers, OpenCV and the store loaded (a name,
+# not an import: this module stays below everything it serves)
+PRELOAD = ["motive.store"]
 
 
 def forkserver_context():
@@ -34,18 +34,6 @@ def single_threaded() -> None:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-
-
-_MODELS: dict[str, Any] = {}
-
-
-def cached_model(path: str):
-    """The ``VideoModel`` saved at ``path``, loaded once per process. Shared: deep-copy before training."""
-    from motive.models.wan import VideoModel
-
-    if path not in _MODELS:
-        _MODELS[path] = VideoModel.from_pretrained(path)
-    return _MODELS[path]
 
 
 def default_processes() -> int:

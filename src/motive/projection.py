@@ -1,4 +1,4 @@
-"""Block-wise Fastfood Johnson–Lindenstrauss projection (METHOD.md §5), our own implementation.
+"""Block-wise Fastfood Johnson–Lindenstrauss projection (docs/method.md §5), our own implementation.
 
 One block of size n = 2^k maps x ∈ R^n to R^{D'}:
 
@@ -71,7 +71,7 @@ def fwht(x: torch.Tensor, factor: int = HADAMARD_FACTOR) -> torch.Tensor:
     """Unnormalised fast Walsh–Hadamard transform along the last dim (a power of two). [..., n] → [..., n].
 
     H_n = H_m ⊗ H_m ⊗ … (Kronecker), so the transform is a few matmuls by a small H_m along
-    successive factors of n: on CPU 3–4× faster than butterflies above 2^20 (issue 5), a GEMM on GPU.
+    successive factors of n: on CPU faster than butterflies above 2^20 (BENCHMARKS.md "Fastfood vs dense projection"), a GEMM on GPU.
     """
     n = _check_pow2(x.shape[-1])
     lead = x.shape[:-1]

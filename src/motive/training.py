@@ -1,60 +1,26 @@
 """Flow-matching training shared by pretraining and fine-tuning, on cached latents.
 
-Wan convention (METHOD.md §2): x_σ = (1−σ)·h + σ·ε, target velocity v = ε − h, timestep = 1000·σ.
-Training σ is drawn with Wan's shift: σ = s·u / (1 + (s−1)·u), u ~ U(0, 1). The text encoder and VAE
-are frozen, so each clip is encoded once and every step only runs the transformer.
+The loss is ``motive.loss`` (docs/method.md §2). Training σ is drawn with Wan's shift:
+σ = s·u / (1 + (s−1)·u), u ~ U(0, 1). The text encoder and VAE are frozen, so each clip is encoded
+once and every step only runs the transformer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from motive.loss import per_sample_loss
 from motive.models.wan import VideoModel, frames_to_tensor
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     """Map uniform u ∈ (0, 1) to Wan's shifted noise levels."""
     return shift * u / (1 + (shift - 1) * u)
-
-
-def velocity_error(
-    model: VideoModel,
-    h: torch.Tensor,
-    text: torch.Tensor,
-    sigma: torch.Tensor,
-    eps: torch.Tensor,
-    params: dict[str, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Squared velocity error per latent cell, averaged over latent channels: [B, f, h, w].
-
-    h, eps: [B, C, f, h, w]; text: [B, L, D]; sigma: [B]; ``params``: see ``VideoModel.velocity``.
-    """
-    s = sigma.view(-1, 1, 1, 1, 1)
-    x = (1 - s) * h + s * eps
-    pred = model.velocity(x, sigma, text, params).float()
-    return (pred - (eps - h)).pow(2).mean(dim=1)
-
-
-def per_sample_loss(
-    model: VideoModel,
-    h: torch.Tensor,
-    text: torch.Tensor,
-    sigma: torch.Tensor,
-    eps: torch.Tensor,
-    weight: torch.Tensor | None = None,
-    params: dict[str, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Flow-matching loss per sample ``[B]``: the velocity error, optionally weighted per latent cell
-    by ``weight`` [B, f, h, w] (the motion mask), averaged over cells."""
-    err = velocity_error(model, h, text, sigma, eps, params)  # [B, f, h, w]
-    if weight is not None:
-        err = err * weight
-    return err.flatten(1).mean(dim=1)
 
 
 @dataclass
@@ -84,9 +50,9 @@ def encode_frames(
 class TrainConfig:
     """Optimiser settings of a flow-matching run (pretraining or fine-tuning)."""
 
-    steps: int = 2500
-    batch_size: int = 16
-    lr: float = 1e-3
+    steps: int = field(default=2500, metadata={"help": "transformer training steps"})
+    batch_size: int = field(default=16, metadata={"help": "clips per step"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the transformer"})
     weight_decay: float = 0.01
     warmup: int = 100
     cosine: bool = True  # cosine decay to 10% of lr after warmup

@@ -1,6 +1,6 @@
 """Bring a clip to a model's input format: fps, 4n+1 frames, height/width multiples of 16.
 
-The paper standardises every clip to 81 frames at 16 fps, 480×832 for Wan2.1 (METHOD.md §4); it cut a
+The paper standardises every clip to 81 frames at 16 fps, 480×832 for Wan2.1 (docs/method.md §4); it cut a
 spurious score–length correlation by 54%. What was done to each clip is recorded so it can be
 reported and checked (the feature store keeps the target, see ``StandardiseTarget``).
 """
@@ -19,10 +19,10 @@ from motive.data.video import Video
 class StandardiseTarget:
     """Target format. ``frames=None`` keeps the clip's own length, cut to the largest 4n+1."""
 
-    fps: float = 16.0
-    frames: int | None = 81
-    height: int = 480
-    width: int = 832
+    fps: float = field(default=16.0, metadata={"help": "standardised frame rate"})
+    frames: int | None = field(default=81, metadata={"help": "standardised frame count (4n+1)"})
+    height: int = field(default=480, metadata={"help": "standardised height (multiple of 16)"})
+    width: int = field(default=832, metadata={"help": "standardised width (multiple of 16)"})
 
     def __post_init__(self) -> None:
         if self.frames is not None and (self.frames < 1 or (self.frames - 1) % 4):

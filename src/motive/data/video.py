@@ -14,6 +14,8 @@ import av
 import cv2
 import numpy as np
 
+from motive.files import atomic_path
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 DEFAULT_FRAMES_FPS = 16.0  # frame folders carry no rate; this is what we assume and record
 
@@ -139,8 +141,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | N
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)  # never leave a half-written clip behind
-    with av.open(str(tmp), mode="w") as container:
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:  # never half-written
         stream = container.add_stream(encoder, rate=rate, options=options)
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
         stream.pix_fmt = pix_fmt
@@ -148,5 +149,4 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | N
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    tmp.replace(path)
     return path

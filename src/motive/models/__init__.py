@@ -1,7 +1,15 @@
 """Models: the ``VideoModel`` seam over diffusers Wan and the tiny demo-model factory."""
 
 from motive.models.tiny import TinyConfig, build_tiny_model
-from motive.models.wan import ModelError, ModelSettings, VideoModel, frames_to_tensor, tensor_to_frames
+from motive.models.wan import (
+    ModelError,
+    ModelSettings,
+    VideoModel,
+    frames_to_tensor,
+    model_fingerprint,
+    tensor_to_frames,
+    vae_fingerprint,
+)
 
 __all__ = [
     "ModelError",
@@ -10,5 +18,7 @@ __all__ = [
     "VideoModel",
     "build_tiny_model",
     "frames_to_tensor",
+    "model_fingerprint",
     "tensor_to_frames",
+    "vae_fingerprint",
 ]

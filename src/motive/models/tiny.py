@@ -16,13 +16,13 @@ from motive.models.wan import ModelSettings, VideoModel
 
 @dataclass
 class TinyConfig:
-    """Sizes of the demo model. Defaults were picked by measurement (see README, 'The demo model'):
+    """Sizes of the demo model. Defaults were picked by measurement (docs/demo.md "The demo model"):
     ~1M transformer parameters learn to use the motion words on 64×64×17 clips; ~150k barely do."""
 
-    dim: int = 128  # transformer hidden size = heads × head_dim
-    heads: int = 4
-    layers: int = 4
-    ffn: int = 256
+    dim: int = field(default=128, metadata={"help": "transformer hidden size (heads × head size)"})
+    heads: int = field(default=4, metadata={"help": "attention heads"})
+    layers: int = field(default=4, metadata={"help": "transformer blocks"})
+    ffn: int = field(default=256, metadata={"help": "feed-forward size"})
     freq_dim: int = 64
     text_dim: int = 32  # = the text encoder's d_model
     text_layers: int = 2
@@ -30,7 +30,7 @@ class TinyConfig:
     text_len: int = 64  # prompts are byte-tokenised; ours are < 64 bytes
     vae_base_dim: int = 8
     # Three levels = 4× spatial compression (16×16 latents for 64×64 clips). A 4-level, 8× VAE (Wan's)
-    # fitted for the same two minutes lost the objects entirely; at 4× they survive (README).
+    # fitted for the same two minutes lost the objects entirely; at 4× they survive (docs/demo.md).
     vae_dim_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
     patch: list[int] = field(
         default_factory=lambda: [1, 4, 4]

@@ -8,6 +8,7 @@ generation — so the tiny demo model and a local ``Wan2.1-T2V-1.3B-Diffusers`` 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -259,3 +260,22 @@ class VideoModel:
                 max_sequence_length=s.text_len,
             ).frames
         return (np.clip(np.asarray(out), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _fingerprint(module: torch.nn.Module) -> str:
+    """sha256 over a module's config and weights (first 20 hex digits)."""
+    digest = hashlib.sha256(json.dumps(dict(module.config), sort_keys=True, default=str).encode())
+    for name, p in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def model_fingerprint(model: VideoModel) -> str:
+    """sha256 over the transformer's config and weights (identifies the model a store came from)."""
+    return _fingerprint(model.transformer)
+
+
+def vae_fingerprint(model: VideoModel) -> str:
+    """sha256 over the VAE's config (with its latent statistics) and weights: what latents depend on."""
+    return _fingerprint(model.vae)

@@ -1,6 +1,6 @@
 """Camera-motion compensation: fit one global motion per frame pair to the flow, robustly, and subtract it.
 
-The paper's masks over-weight camera-only motion (METHOD.md §3, §9). A pan, tilt, zoom or roll moves
+The paper's masks over-weight camera-only motion (docs/method.md §3, §9). A pan, tilt, zoom or roll moves
 the whole image by one projective map, so a homography (or affine map) fitted with RANSAC to samples of
 the flow explains the background; what the fit cannot explain (the residual) is the objects' own
 motion. Depth parallax (a forward dolly past near and far things) is not one homography: part of it

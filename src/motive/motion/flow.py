@@ -1,4 +1,4 @@
-"""Dense optical flow behind one protocol (METHOD.md §3: any dense flow/tracker works).
+"""Dense optical flow behind one protocol (docs/method.md §3: any dense flow/tracker works).
 
 A flow back-end is a ``FlowFn``: two RGB frames in, the displacement of every pixel of the first frame
 out. Built in: OpenCV DIS (weight-free default, presets) and Farneback. A learned tracker whose weights
@@ -7,12 +7,13 @@ ever downloaded.
 
 Flow is estimated at a working resolution (long side ``work_size``; only ever a downscale) and every
 displacement is reported in full-resolution pixels. Pair flows are combined into the two modes of
-METHOD.md §3: ``consecutive`` (frame f → f+1) and ``anchor`` (first frame of the shot → f, what
+docs/method.md §3: ``consecutive`` (frame f → f+1) and ``anchor`` (first frame of the shot → f, what
 AllTracker outputs), the latter by composing consecutive flows (see ``compose``).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -216,3 +217,9 @@ def endpoint_error(flow: np.ndarray, truth: np.ndarray) -> float:
     """Mean endpoint error ‖flow − truth‖ over the pixels with known truth (``[H, W, 2]`` both)."""
     known = (np.abs(truth) < FLO_UNKNOWN).all(axis=-1)
     return float(magnitude(flow - truth)[known].mean())
+
+
+def load_plugins(plugins: tuple[str, ...] | list[str]) -> None:
+    """Import each module named in ``plugins``; a plug-in registers its flow back-end on import."""
+    for name in plugins:
+        importlib.import_module(name)

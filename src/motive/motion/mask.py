@@ -1,4 +1,4 @@
-"""The motion mask of METHOD.md §3: flow magnitude → clip-wide min–max → latent grid.
+"""The motion mask (docs/method.md §3): flow magnitude → clip-wide min–max → latent grid.
 
 W = (M − min M) / (max M − min M + ζ), min/max over the whole clip; then bilinear to the latent grid
 (spatial ÷8) and causal temporal grouping onto the VAE's latent frames: latent frame 0 ← pixel frame
@@ -11,7 +11,7 @@ statistics written to ``stats.json``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -43,24 +43,43 @@ class MaskConfig:
     256-pixel working resolution; cut detection only changes clips that contain hard cuts.
     """
 
-    flow: str = "dis"  # "dis", "farneback" or a name given to register_flow (a learned tracker)
-    preset: str = "balanced"  # dis: ultrafast/fast/medium/balanced/fine; farneback: fast/balanced/fine
+    flow: str = field(  # a learned tracker plugs in through register_flow
+        default="dis", metadata={"help": "flow back-end: dis, farneback or a registered name"}
+    )
+    preset: str = field(  # dis: ultrafast/fast/medium/balanced/fine; farneback: fast/balanced/fine
+        default="balanced", metadata={"help": "back-end preset (dis: ultrafast/fast/medium/balanced/fine)"}
+    )
     zeta: float = ZETA
     spatial_stride: int | None = (
         None  # None: the model's VAE compression (8 for Wan2.1, 4 for the tiny model)
     )
     temporal_stride: int | None = None  # None: the model's (4 for both)
-    work_size: int | None = 256  # long side flow is estimated at (never upscales); None: full size
-    mode: str = "consecutive"  # "consecutive": f−1 → f; "anchor": first frame of the shot → f
-    camera_compensation: bool = False  # mask the residual after subtracting the fitted camera motion
-    camera_model: str = "homography"  # or "affine"
+    work_size: int | None = field(  # never upscales
+        default=256, metadata={"help": "long side flow is estimated at; 0 = full resolution"}
+    )
+    mode: str = field(
+        default="consecutive",
+        metadata={
+            "help": "flow f-1 -> f, or from the first frame of the shot (AllTracker-style)",
+            "choices": MODES,
+        },
+    )
+    camera_compensation: bool = field(
+        default=False,
+        metadata={"help": "subtract the fitted camera motion before taking magnitudes (off = the paper)"},
+    )
+    camera_model: str = field(
+        default="homography", metadata={"help": "camera motion model", "choices": CAMERA_MODELS}
+    )
     camera_threshold: float = 1.0  # RANSAC inlier distance in working-resolution pixels
     camera_only_ratio: float = 0.25  # camera_only: residual / raw mean flow at most this ...
     camera_only_spread: float = 0.3  # ... and the residual's uniformity at least this (no mover left)
-    cut_detection: bool = True  # keep the flow across hard cuts out of the mask
-    cut_threshold: float = 1.0  # lower finds more (softer) cuts
+    cut_detection: bool = field(default=True, metadata={"help": "read flow across hard cuts as motion"})
+    cut_threshold: float = field(default=1.0, metadata={"help": "lower finds more (softer) cuts"})
 
     def __post_init__(self) -> None:
+        if self.work_size == 0:  # 0 is how the command line says "full resolution"
+            object.__setattr__(self, "work_size", None)
         if self.mode not in MODES:
             raise ValueError(f"unknown flow mode {self.mode!r}; choose from {MODES}")
         if self.camera_model not in CAMERA_MODELS:
@@ -88,7 +107,9 @@ class MotionResult:
 
     weights: np.ndarray  # [F, H, W] float32 pixel-grid W in [0, 1): what latent_mask takes
     mean_flow: float  # raw mean flow magnitude, full-resolution pixels per frame pair
-    stats: dict  # JSON-plain per-clip statistics (stats.json; keys in README "Motion masks on real video")
+    stats: (
+        dict  # JSON-plain per-clip statistics (stats.json; keys in docs/formats.md "`motive motion` outputs")
+    )
     flow: np.ndarray  # [P, h, w, 2] float32 pair flows at the working resolution, in full-resolution
     #                   pixels (u, v); pair i is frame i → i+1 (anchor: shot start → i+1); NaN across cuts
     raw_weights: np.ndarray  # [F, h, w] W without camera compensation, at the working resolution

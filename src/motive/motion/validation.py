@@ -22,7 +22,7 @@ FLOW_CASES: dict[str, tuple[str, str, str]] = {
     "flyingchairs_crop50_00001": ("00001_img1.ppm", "00001_img2.ppm", "00001_flow.flo"),
 }
 
-# EPE of plain OpenCV DIS-medium on each case as given in issue 4 (the bar the default must meet
+# EPE of plain OpenCV DIS-medium on each case, measured once as the reference (the bar the default must meet
 # within 10%); our own measurements are in BENCHMARKS.md
 REFERENCE_EPE: dict[str, float] = {
     "middlebury_RubberWhale": 0.22,

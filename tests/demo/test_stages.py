@@ -3,7 +3,8 @@ test_cli)."""
 
 import math
 
-from motive.demo import CHECKED, _oracle_check
+from motive.demo.stages import CHECKED, cached_model
+from motive.demo.stages import oracle_check as _oracle_check
 
 
 def _rows(oracle: list[float], random: list[float]) -> dict[str, list[dict]]:
@@ -45,3 +46,9 @@ def test_oracle_check_judges_each_metric_on_its_own():
     }
     check = _oracle_check(rows)
     assert not check["target_motion_loss"]["separated"] and check["target_specificity"]["separated"]
+
+
+def test_cached_model_loads_once(tiny_model, tmp_path):
+    path = str(tiny_model.save_pretrained(tmp_path / "m"))
+    assert cached_model(path) is cached_model(path)
+    assert cached_model(path).num_parameters() == tiny_model.num_parameters()

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from motive.data.dataset import load_dataset
-from motive.data.synthetic import (
+from motive.data.video import read_video
+from motive.demo.world import (
     BASE_RARE,
     MOTIONS,
     ClipSpec,
@@ -13,7 +14,6 @@ from motive.data.synthetic import (
     sample_specs,
     trajectory,
 )
-from motive.data.video import read_video
 
 
 def _spec(motion, camera="none", seed=7):
@@ -52,7 +52,7 @@ def test_world_layout_and_labels(mini_world):
 
 
 def test_world_is_deterministic(tmp_path):
-    from motive.data.synthetic import generate_world
+    from motive.demo.world import generate_world
 
     cfg = WorldConfig(seed=11, clips=3, query_clips=2, eval_clips=2)
     generate_world(cfg, tmp_path / "a", progress=False)
@@ -141,9 +141,9 @@ def test_variable_length():
 
 
 def test_parallel_rendering_writes_the_same_split(tmp_path, monkeypatch):
-    from motive.data.synthetic import write_split
+    from motive.demo.world import write_split
 
-    monkeypatch.setattr("motive.data.synthetic.PARALLEL_MIN_CLIPS", 2)
+    monkeypatch.setattr("motive.demo.world.PARALLEL_MIN_CLIPS", 2)
     cfg = WorldConfig(seed=5, query_clips=6)
     serial = write_split(cfg, "query", tmp_path / "a", progress=False, workers=0)
     parallel = write_split(cfg, "query", tmp_path / "b", progress=False, workers=2)

@@ -12,9 +12,9 @@ from tqdm import tqdm
 
 from motive.data.dataset import Dataset
 from motive.gradients import GradientConfig, GradientFeaturizer
+from motive.inputs import dataset_inputs, default_target
 from motive.models.wan import VideoModel
 from motive.projection import l2_normalise
-from motive.store import dataset_inputs, default_target
 
 
 def topk_precision(
@@ -69,3 +69,59 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     import pandas as pd
 
     return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
+
+
+def retrieval(
+    scores: dict[str, list[np.ndarray]], pool: Dataset, queries: Dataset, valid: np.ndarray, fraction: float
+) -> dict:
+    """Same-motion and same-colour precision@``fraction`` of every method (mean over queries and seeds),
+    its seed spread and per-motion means, and what chance gives."""
+    pool_motion, pool_colour = pool.table["motion"].to_numpy(), pool.table["colour"].to_numpy()
+    q_motion, q_colour = queries.table["motion"].to_numpy(), queries.table["colour"].to_numpy()
+    out = {}
+    for method, runs in scores.items():
+        motion_p = np.stack(
+            [topk_precision(s, pool_motion, q_motion, fraction, valid) for s in runs]
+        )  # [S, Q]
+        colour_p = np.stack([topk_precision(s, pool_colour, q_colour, fraction, valid) for s in runs])
+        out[method] = {
+            "motion_precision": float(motion_p.mean()),
+            "motion_precision_seed_std": float(motion_p.mean(axis=1).std()),
+            "colour_precision": float(colour_p.mean()),
+            "per_motion": per_label_mean(motion_p.mean(axis=0), q_motion),
+            "seeds": len(runs),
+        }
+    out["chance"] = {
+        "motion_precision": float(np.mean([np.mean(pool_motion[valid] == m) for m in q_motion])),
+        "colour_precision": float(np.mean([np.mean(pool_colour[valid] == c) for c in q_colour])),
+    }
+    return out
+
+
+def projection_check(
+    model: VideoModel,
+    pool: Dataset,
+    queries: Dataset,
+    config: GradientConfig,
+    projected: np.ndarray,
+    clips: int,
+    progress: bool = True,
+) -> dict:
+    """Spearman correlation, per query, between the exact cosine of unprojected gradients and the
+    projected scores ``projected`` [N, Q] over the first ``clips`` pool clips."""
+    n_sub = min(clips, len(pool))
+    exact_pool = exact_unit_gradients(model, pool, config, list(range(n_sub)), progress)
+    exact_q = exact_unit_gradients(model, queries, config, list(range(len(queries))), progress)
+    exact = (exact_pool.double() @ exact_q.double().T).numpy()  # [n_sub, Q], fp64 sums over D
+    projected = projected[:n_sub]
+    # a query without motion (static) has W̃ ≡ 0, hence a zero gradient and a constant column: no ranking
+    rhos = np.array([spearman(exact[:, q], projected[:, q]) for q in range(exact.shape[1])])
+    ok = np.isfinite(rhos)
+    return {
+        "spearman_mean": float(rhos[ok].mean()) if ok.any() else float("nan"),
+        "spearman_min": float(rhos[ok].min()) if ok.any() else float("nan"),
+        "clips": n_sub,
+        "dim": config.proj_dim,
+        "queries": int(ok.sum()),
+        "queries_without_ranking": int((~ok).sum()),
+    }

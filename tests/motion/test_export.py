@@ -7,7 +7,7 @@ import pandas as pd
 
 from motive.data.video import write_video
 from motive.motion import MaskConfig
-from motive.motion.run import RunOptions, run_motion, strides_from_model
+from motive.motion.export import RunOptions, run_motion, strides_from_model
 from tests.motion.clips import camera_clip, object_clip, translation
 
 

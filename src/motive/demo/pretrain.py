@@ -20,13 +20,14 @@ from tqdm import tqdm
 
 from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.data.standardise import StandardiseTarget, standardise
-from motive.data.synthetic import MOTIONS, make_prompt
 from motive.data.video import read_video, write_video
+from motive.demo.plots import line_plot, smooth
+from motive.demo.world import MOTIONS, make_prompt
+from motive.loss import masked_mean, velocity_error
 from motive.models.tiny import TinyConfig, build_tiny_model
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, motion_mask
-from motive.plots import line_plot, smooth
-from motive.training import EncodedData, TrainConfig, encode_frames, train_flow_matching, velocity_error
+from motive.training import EncodedData, TrainConfig, encode_frames, train_flow_matching
 
 DONE_FILE = "pretrain.json"  # written last: a model folder without it is incomplete
 
@@ -35,7 +36,7 @@ DONE_FILE = "pretrain.json"  # written last: a model folder without it is incomp
 class VaeConfig:
     """Autoencoder fit of the tiny VAE (a real Wan VAE comes pretrained and skips this)."""
 
-    steps: int = 300
+    steps: int = field(default=300, metadata={"help": "autoencoder steps of the tiny VAE"})
     lr: float = 2e-3
     batch_size: int = 1  # many small steps beat few large ones in a two-minute budget (measured)
     window: int = 9  # frames per window: 1 + 4 + 4 trains the first chunk and the cached later chunks
@@ -46,13 +47,17 @@ class VaeConfig:
 class PretrainConfig:
     """Everything that defines a pretraining run; saved as ``pretrain.json`` in the model folder."""
 
-    data: str = ""
-    out: str = ""
-    seed: int = 0
-    tiny: TinyConfig = field(default_factory=TinyConfig)
-    vae: VaeConfig = field(default_factory=VaeConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    sample_prompts: int = 4
+    data: str = field(default="", metadata={"help": "dataset folder with metadata.csv", "required": True})
+    out: str = field(
+        default="", metadata={"help": "model folder to write (a diffusers WanPipeline)", "required": True}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the model's initialisation and training"})
+    tiny: TinyConfig = field(default_factory=TinyConfig, metadata={"nested": ""})
+    vae: VaeConfig = field(default_factory=VaeConfig, metadata={"nested": "vae-"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"nested": ""})  # train.seed := seed
+    sample_prompts: int = field(
+        default=4, metadata={"flag": "--samples", "help": "sample videos to generate at the end"}
+    )
     sample_steps: int = 25
     sample_guidance: float = 1.0
 
@@ -150,8 +155,8 @@ def motion_word_sensitivity(
                 hb, eb = h[i : i + 1].expand(k, *h.shape[1:]), eps[None].expand(k, *eps.shape)
                 sig = torch.full((k,), sigma)
                 err = velocity_error(model, hb, text, sig, eb)  # [k, f, h, w], one pass for both losses
-                plain += err.flatten(1).mean(dim=1) / len(sigmas)
-                weighted += (err * masks[i : i + 1]).flatten(1).mean(dim=1) / len(sigmas)
+                plain += masked_mean(err) / len(sigmas)
+                weighted += masked_mean(err, masks[i : i + 1]) / len(sigmas)
             rows.append(
                 (
                     labels["motion"],

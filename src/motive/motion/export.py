@@ -2,7 +2,7 @@
 
 Per clip, in ``OUT/<clip id>/``:
 - ``mask.npy``: the latent-grid W̃ ``[f, h, w]`` float32 for the given VAE strides;
-- ``stats.json``: what ``compute_motion`` measured (README "Motion masks on real video") plus the run;
+- ``stats.json``: what ``compute_motion`` measured (docs/formats.md "`motive motion` outputs") plus the run;
 - ``preview.mp4``: the clip beside its mask overlay; ``contact_sheet.png``: sampled frames and masks;
 - ``flow.npy`` (``save_flow``): full-resolution pair flows ``[P, H, W, 2]`` float32, (u, v) like
   Middlebury ``.flo``; NaN for pairs across a cut.
@@ -12,14 +12,13 @@ Clips run in a process pool; ``stats.json`` is written last, so a finished clip 
 
 from __future__ import annotations
 
-import importlib
 import json
 import multiprocessing
 import os
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -30,6 +29,8 @@ from tqdm.auto import tqdm
 from motive.data.dataset import METADATA_FILES, scan_dataset
 from motive.data.standardise import StandardiseTarget, standardise
 from motive.data.video import read_video
+from motive.files import write_text_atomic
+from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 from motive.motion.preview import contact_sheet, write_contact_sheet, write_preview
 
@@ -53,11 +54,13 @@ SUMMARY_COLUMNS = [
 class RunOptions:
     """What ``motive motion`` writes besides the mask settings (recorded in stats.json as ``run``)."""
 
-    spatial_stride: int = 8  # VAE compression of the latent grid mask.npy is on (Wan2.1: 8 and 4)
-    temporal_stride: int = 4
+    spatial_stride: int = field(  # Wan2.1: 8 and 4
+        default=8, metadata={"flag": "--latent-stride", "help": "spatial VAE compression of mask.npy"}
+    )
+    temporal_stride: int = field(default=4, metadata={"help": "temporal VAE compression of mask.npy"})
     standardise: dict | None = None  # StandardiseTarget fields: mask the clip as featurize sees it
-    save_flow: bool = False
-    preview: bool = True
+    save_flow: bool = field(default=False, metadata={"help": "also write flow.npy [pairs, H, W, 2] float32"})
+    preview: bool = field(default=True, metadata={"help": "skip preview.mp4 and contact_sheet.png"})
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,7 @@ def process_clip(job: MotionJob, config: MaskConfig, options: RunOptions, force:
             compensated = result.weights if config.camera_compensation else None
             sheet = contact_sheet(video.frames, result.raw_weights, compensated, cuts, title)
             write_contact_sheet(out / "contact_sheet.png", sheet)
-        tmp = stats_path.with_suffix(".partial")
-        tmp.write_text(json.dumps(stats, indent=1))
-        tmp.replace(stats_path)  # last: its presence means the clip is complete
+        write_text_atomic(stats_path, json.dumps(stats, indent=1))  # last: the clip is complete
         return _summary_row(job, stats, "ok")
     except Exception as exc:  # one bad clip must not end a dataset run; its row says why
         return _error_row(job.clip_id, job.source, f"{type(exc).__name__}: {exc}")
@@ -190,12 +191,6 @@ def _init_worker(plugins: tuple[str, ...], threads: int) -> None:
     cv2.setNumThreads(threads)
     torch.set_num_threads(1)
     load_plugins(plugins)
-
-
-def load_plugins(plugins: tuple[str, ...] | list[str]) -> None:
-    """Import each module named in ``plugins``; a plug-in registers its flow back-end on import."""
-    for name in plugins:
-        importlib.import_module(name)
 
 
 def run_motion(

@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from motive.data.video import write_video
+from motive.files import atomic_path
 from motive.parallel import forkserver_context
 
 MOTIONS = (
@@ -107,19 +108,34 @@ class ClipSpec:
 class WorldConfig:
     """Settings of a generated world; saved as ``world.json`` beside the splits."""
 
-    seed: int = 0
-    clips: int = 200  # default clips per split
-    base_clips: int | None = None
-    pool_clips: int | None = None
-    query_clips: int | None = None
-    eval_clips: int | None = None
-    height: int = 64
-    width: int = 64
-    frames: int = 17
-    fps: float = 8.0
-    variable_length: bool = False  # draw each clip's length from 4n+1 values around ``frames``
-    pan_fraction: float = 0.15  # share of base/pool clips with a camera pan added to their motion
-    motions: list[str] = field(default_factory=lambda: list(MOTIONS))
+    seed: int = field(default=0, metadata={"help": "world seed (same seed, same clips)"})
+    clips: int = field(default=200, metadata={"help": "clips per split"})
+    base_clips: int | None = field(
+        default=None, metadata={"help": "clips in the base split (overrides --clips)"}
+    )
+    pool_clips: int | None = field(
+        default=None, metadata={"help": "clips in the pool split (overrides --clips)"}
+    )
+    query_clips: int | None = field(
+        default=None, metadata={"help": "clips in the query split (overrides --clips)"}
+    )
+    eval_clips: int | None = field(
+        default=None, metadata={"help": "clips in the eval split (overrides --clips)"}
+    )
+    height: int = field(default=64, metadata={"help": "frame height, multiple of 16"})
+    width: int = field(default=64, metadata={"help": "frame width, multiple of 16"})
+    frames: int = field(default=17, metadata={"help": "frames per clip, 4n+1"})
+    fps: float = field(default=8.0, metadata={"help": "frame rate of the written clips"})
+    variable_length: bool = field(
+        default=False, metadata={"help": "vary clip length around --frames (4n+1 values)"}
+    )
+    pan_fraction: float = field(
+        default=0.15, metadata={"help": "share of base/pool clips with an added camera pan"}
+    )
+    motions: list[str] = field(
+        default_factory=lambda: list(MOTIONS),
+        metadata={"help": "comma-separated subset of motions (default: all ten)"},
+    )
 
     def split_size(self, split: str) -> int:
         value = getattr(self, f"{split}_clips")
@@ -407,9 +423,8 @@ def write_split(
         for spec, rel in zip(specs, rels)
     ]
     table = pd.DataFrame(rows)
-    tmp = out / "metadata.csv.partial"
-    table.to_csv(tmp, index=False)
-    tmp.replace(out / "metadata.csv")  # a split is complete only when its metadata exists
+    with atomic_path(out / "metadata.csv") as tmp:  # a split is complete only when its metadata exists
+        table.to_csv(tmp, index=False)
     return table
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from motive.data.dataset import load_dataset
 from motive.data.standardise import StandardiseTarget
-from motive.pretrain import PretrainConfig, VaeConfig, decode_all, is_pretrained, pretrain, train_vae
+from motive.demo.pretrain import PretrainConfig, VaeConfig, decode_all, is_pretrained, pretrain, train_vae
 from motive.training import TrainConfig
 
 

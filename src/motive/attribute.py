@@ -1,0 +1,156 @@
+"""``attribute``: score a feature store's clips against query clips, vote, select, write the files.
+
+Every method — Motive itself and the baselines ``random`` (seeded), ``motion_magnitude`` (highest
+mean flow) and ``mask_similarity`` (cosine between latent-grid motion masks, no gradients) — gives
+scores of the same [N, Q] form through ``method_scores``, and one majority vote turns them into a
+selection (docs/method.md §6). "w/o MM" is ``motive`` on a store featurized with ``use_mask=False``.
+Outputs are described in docs/formats.md "Attribution outputs".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from motive.data.dataset import Dataset, load_dataset
+from motive.data.standardise import StandardiseTarget
+from motive.gradients import GradientConfig
+from motive.inputs import dataset_inputs
+from motive.models.wan import VideoModel, model_fingerprint
+from motive.scoring import Selection, cosine_scores, majority_vote, mask_similarity, random_scores
+from motive.store import FeaturizeOptions, Store, StoreMismatch, check_compatible, featurize
+
+METHODS = ("motive", "random", "motion_magnitude", "mask_similarity")
+
+
+@dataclass
+class AttributionConfig:
+    """How a selection is made; saved as ``attribution.json`` beside the outputs."""
+
+    method: str = field(default="motive", metadata={"help": "scoring method", "choices": METHODS})
+    percentile: float = field(default=90.0, metadata={"help": "per-query vote threshold percentile τ_q"})
+    fraction: float = field(default=0.1, metadata={"help": "share of the pool to select"})
+    seed: int = field(default=0, metadata={"help": "seed of the random baseline"})
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+
+
+def write_selection(
+    out: Path,
+    table: pd.DataFrame,
+    scores: np.ndarray,
+    query_names: list[str],
+    selection: Selection,
+    config: AttributionConfig,
+    extra: dict | None = None,
+) -> dict[str, Path]:
+    """Write scores.parquet, selection.csv (a valid metadata.csv subset + score/votes/rank), bottom.csv."""
+    out.mkdir(parents=True, exist_ok=True)
+    score_df = pd.DataFrame(scores, columns=query_names)
+    score_df.insert(0, "video", table["video"].to_numpy())
+    score_df.to_parquet(out / "scores.parquet", index=False)
+    rank = np.empty(len(table), int)
+    rank[selection.order] = np.arange(1, len(selection.order) + 1)
+    full = table.copy()
+    full["score"] = selection.mean_score
+    full["votes"] = selection.votes
+    full["rank"] = np.where(np.isin(np.arange(len(table)), selection.order), rank, -1)
+    full.iloc[selection.top].to_csv(out / "selection.csv", index=False)
+    full.iloc[selection.bottom].to_csv(out / "bottom.csv", index=False)
+    full.iloc[selection.order].to_csv(out / "ranking.csv", index=False)
+    summary = {
+        "config": asdict(config),
+        "clips": len(table),
+        "selected": len(selection.top),
+        "thresholds": selection.thresholds.tolist(),
+    }
+    summary.update(extra or {})
+    (out / "attribution.json").write_text(json.dumps(summary, indent=2))
+    return {
+        "scores": out / "scores.parquet",
+        "selection": out / "selection.csv",
+        "bottom": out / "bottom.csv",
+    }
+
+
+def dataset_masks(model: VideoModel, dataset: Dataset) -> np.ndarray:
+    """Latent-grid motion masks of every clip [N, f·h·w] (through the shared input cache)."""
+    return np.stack([x.mask.numpy().ravel() for x in dataset_inputs(model, list(dataset))])
+
+
+def method_scores(
+    method: str,
+    model: VideoModel,
+    store: Store,
+    queries: Dataset,
+    query_store: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[str]]:
+    """Scores [N, Q] of the store's clips by ``method``, and a name per column.
+
+    ``motive`` featurizes the queries into ``query_store`` with exactly the store's settings (read
+    from its meta.json; a finished query store with those settings is reused) and refuses a model
+    other than the one the store was built with. The query-independent baselines give one column."""
+    if method == "motive":
+        if query_store is None:
+            raise ValueError("method 'motive' needs a folder for the query store")
+        fp = model_fingerprint(model)
+        if fp != store.meta["model"]["fingerprint"]:
+            raise StoreMismatch(
+                f"{store.path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})"
+            )
+        config = GradientConfig.from_meta(store.meta)
+        target = StandardiseTarget(**store.meta["standardise"])
+        options = FeaturizeOptions(overwrite=True)
+        qstore = featurize(model, queries.root, query_store, config, target, options, progress)
+        check_compatible(store.meta, qstore.meta, "query store")
+        return cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors)), [
+            c.relpath for c in queries
+        ]
+    if method == "random":
+        return random_scores(len(store.index), seed), ["random"]
+    if method == "motion_magnitude":
+        return store.index["mean_flow"].fillna(-np.inf).to_numpy()[:, None], ["mean_flow"]
+    if method == "mask_similarity":
+        train = load_dataset(store.meta["data"])
+        return mask_similarity(dataset_masks(model, train), dataset_masks(model, queries)), [
+            c.relpath for c in queries
+        ]
+    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+
+
+def attribute(
+    model: VideoModel,
+    store_path: str | Path,
+    queries: str | Path,
+    out: str | Path,
+    config: AttributionConfig | None = None,
+    progress: bool = True,
+) -> dict:
+    """Score the store's clips against the query dataset with ``config.method`` and write the selection
+    (scores.parquet, selection.csv, bottom.csv, ranking.csv, attribution.json) into ``out``."""
+    config = config or AttributionConfig()
+    out = Path(out)
+    store = Store.open(store_path)
+    train = load_dataset(store.meta["data"])
+    query_set = load_dataset(queries)
+    if len(train) != len(store.index):
+        raise StoreMismatch(
+            f"{store_path}: the dataset at {store.meta['data']} changed since the store was written"
+        )
+    scores, names = method_scores(
+        config.method, model, store, query_set, out / "query_store", config.seed, progress
+    )
+    extra: dict = {"store": str(store_path), "queries": str(queries)}
+    if config.method == "motive":
+        extra["use_mask"] = store.meta["gradient"]["use_mask"]
+    selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok)
+    paths = write_selection(out, train.table, scores, names, selection, config, extra)
+    return {"selection": selection, "scores": scores, "paths": paths, "train": train, "queries": query_set}

@@ -1,0 +1,158 @@
+"""Per-clip model inputs: decode → standardise → motion mask → VAE latent, and their cache.
+
+Every stage that needs a clip as the model sees it (featurizing, attributing by mask similarity,
+fine-tuning, evaluating) goes through here, so all of them see the same frames, mask and latent.
+``prepare_clip`` is the CPU half (runs in data-loading worker processes); ``encode_prepared`` the
+model half (one VAE batch). A clip's inputs are cached under ``cache_dir()/inputs``, keyed by the
+clip file (path, size, modification time), the VAE's fingerprint, the target format and the mask
+settings, so a changed clip, VAE or setting is never served stale inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motive.data.dataset import Clip
+from motive.data.standardise import StandardiseTarget, standardise
+from motive.data.video import VideoError, read_video
+from motive.files import atomic_path
+from motive.models.wan import VideoModel, frames_to_tensor, vae_fingerprint
+from motive.motion.mask import MaskConfig, compute_motion, latent_mask
+
+MOTION_COLUMNS = ("residual_mean_flow", "camera_only", "uniformity", "cuts")  # per-clip, into the index
+
+
+def default_target(model: VideoModel) -> StandardiseTarget:
+    """The model's native clip format (81×480×832 at 16 fps for Wan2.1; 17×64×64 at 8 fps for the tiny model)."""
+    s = model.settings
+    return StandardiseTarget(fps=s.fps, frames=s.frames, height=s.height, width=s.width)
+
+
+@dataclass
+class ClipInputs:
+    """Model inputs of one standardised clip (cached between runs)."""
+
+    latent: torch.Tensor  # [C, f, h, w]
+    mask: torch.Tensor  # [f, h, w] latent-grid motion mask W̃
+    mean_flow: float  # mean flow magnitude, pixels per frame pair
+    frames: int
+    motion: dict  # residual_mean_flow, camera_only, uniformity, cuts (from motive.motion)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MOTIVE_CACHE", Path.home() / ".cache" / "motive"))
+
+
+def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskConfig) -> str:
+    st = clip.stat()
+    raw = json.dumps(
+        [str(clip.resolve()), st.st_size, st.st_mtime_ns, vae_fp, target.to_dict(), mask.to_dict()]
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def cache_file(
+    clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+) -> Path | None:
+    """Where the clip's inputs are cached (None without a cache or for a missing clip)."""
+    if cache is None or not clip.exists():
+        return None
+    return cache / f"{_cache_key(clip, vae_fp, target, mask)}.pt"
+
+
+@dataclass
+class Prepared:
+    """A clip decoded, standardised and given its motion mask, waiting for the VAE (a cache miss)."""
+
+    frames: np.ndarray  # [F, H, W, 3] uint8
+    mask: torch.Tensor  # [f, h, w]
+    mean_flow: float
+    motion: dict
+    cache_file: Path | None
+
+
+def prepare_clip(
+    clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+) -> ClipInputs | Prepared | VideoError:
+    """The CPU half of a clip's inputs (decode, standardise, flow → mask), or its cached inputs.
+
+    Runs in data-loading worker processes; ``mask`` must already have the model's strides."""
+    file = cache_file(clip, target, mask, vae_fp, cache)
+    if file is not None and file.is_file():
+        d = torch.load(file, weights_only=True)  # our own cache of plain tensors and numbers only
+        return ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]), d["motion"])
+    try:
+        video, _ = standardise(read_video(clip), target)
+    except VideoError as exc:
+        return exc
+    m = compute_motion(video.frames, mask)
+    w = latent_mask(m.weights, mask.spatial_stride, mask.temporal_stride)  # [f, h, w]
+    stats = {k: m.stats[k] for k in MOTION_COLUMNS}
+    return Prepared(video.frames, w, m.mean_flow, stats, file)
+
+
+def encode_prepared(
+    model: VideoModel, items: list[ClipInputs | Prepared | VideoError]
+) -> list[ClipInputs | VideoError]:
+    """The model half: VAE-encode the prepared clips together (one batch) and fill their cache files."""
+    todo = [i for i, x in enumerate(items) if isinstance(x, Prepared)]
+    out = list(items)
+    if todo:
+        latents = model.encode_video(torch.stack([frames_to_tensor(items[i].frames) for i in todo])).cpu()
+        for i, latent in zip(todo, latents):  # latent [C, f, h, w]
+            p = items[i]
+            out[i] = ClipInputs(latent.clone(), p.mask, p.mean_flow, len(p.frames), p.motion)
+            if p.cache_file is not None:
+                p.cache_file.parent.mkdir(parents=True, exist_ok=True)
+                record = {
+                    "latent": out[i].latent,
+                    "mask": p.mask,
+                    "mean_flow": p.mean_flow,
+                    "frames": len(p.frames),
+                    "motion": p.motion,
+                }
+                with atomic_path(p.cache_file) as tmp:
+                    torch.save(record, tmp)
+    return out
+
+
+def clip_inputs_batch(
+    model: VideoModel,
+    clips: list[Path],
+    target: StandardiseTarget,
+    mask: MaskConfig,
+    vae_fp: str,
+    cache: Path | None,
+) -> list[ClipInputs | VideoError]:
+    """Standardise, flow → mask and VAE-encode several clips (the VAE runs once on the batch of cache
+    misses); read from / write to ``cache`` when given. A clip that cannot be read gives its error."""
+    mask = mask.for_model(model.scale_spatial, model.scale_temporal)
+    return encode_prepared(model, [prepare_clip(c, target, mask, vae_fp, cache) for c in clips])
+
+
+def dataset_inputs(
+    model: VideoModel, clips: list[Clip], mask: MaskConfig | None = None, batch_size: int = 16
+) -> list[ClipInputs]:
+    """Inputs of every clip in the model's native format, through the shared cache; raises on a bad clip."""
+    target, fp, cache = default_target(model), vae_fingerprint(model), cache_dir() / "inputs"
+    out: list[ClipInputs] = []
+    for start in range(0, len(clips), batch_size):
+        for x in clip_inputs_batch(
+            model,
+            [c.video for c in clips[start : start + batch_size]],
+            target,
+            mask or MaskConfig(),
+            fp,
+            cache,
+        ):
+            if isinstance(x, VideoError):
+                raise x
+            out.append(x)
+    return out

@@ -1,0 +1,187 @@
+"""What a feature store is: its files, its identity, its reader, and when two stores are comparable.
+
+A finished store (format 2, docs/formats.md "Feature store") is a folder with ``meta.json`` (the
+settings that define a feature, the dataset's fingerprint and the shard list; written last, so its
+presence marks the store finished), float32 shards ``shard-RRRRR-of-WWWWW.npy`` of unit vectors
+``[n_r, D']`` (memory-mapped on read) and ``index.parquet`` (one row per clip: id, video, prompt,
+motion statistics, gradient norm, status, error, shard, row). Two stores' scores can be compared
+only when every key of ``COMPAT_KEYS`` agrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from motive import __version__
+from motive.data.dataset import Clip, Dataset
+from motive.data.standardise import StandardiseTarget
+from motive.gradients import GradientConfig, GradientFeaturizer
+from motive.models.wan import VideoModel
+
+FORMAT = 2
+
+
+META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
+
+
+COMPAT_KEYS = ("model", "gradient", "projection", "standardise", "latent_shape")
+
+
+class StoreMismatch(ValueError):
+    """Two stores (or a store and a request) were built with different settings."""
+
+
+class StoreError(RuntimeError):
+    """A store cannot be written or merged in its current state (the message says why)."""
+
+
+class StoreLocked(StoreError):
+    """Another process is writing this part of the store."""
+
+
+def build_meta(
+    model: VideoModel,
+    config: GradientConfig,
+    target: StandardiseTarget,
+    featurizer: GradientFeaturizer,
+    model_fp: str,
+) -> dict:
+    return {
+        "model": {"fingerprint": model_fp, "source": model.source, "parameters": featurizer.dim},
+        "gradient": {
+            k: v for k, v in config.to_dict().items() if k not in ("proj_dim", "proj_seed", "max_block")
+        },
+        "projection": featurizer.projection.spec.to_dict(),
+        "standardise": target.to_dict(),
+        "latent_shape": list(featurizer.latent_shape),
+        "motive_version": __version__,
+    }
+
+
+def compat_diffs(a: dict, b: dict) -> list[str]:
+    """Every setting (of ``COMPAT_KEYS``) where two metas differ, as ``key: a != b`` lines."""
+    diffs = []
+    for key in COMPAT_KEYS:
+        va, vb = a.get(key), b.get(key)
+        if key == "model":
+            va, vb = (va or {}).get("fingerprint"), (vb or {}).get("fingerprint")
+        if va != vb:
+            diffs.append(f"{key}: {va} != {vb}")
+    return diffs
+
+
+def check_compatible(a: dict, b: dict, what: str = "store") -> None:
+    """Raise ``StoreMismatch`` naming every setting where two metas differ."""
+    if diffs := compat_diffs(a, b):
+        raise StoreMismatch(f"{what} was built with different settings:\n  " + "\n  ".join(diffs))
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """sha256 over every clip's path, prompt, size and modification time: a changed dataset is noticed."""
+    digest = hashlib.sha256()
+    for c in dataset.clips:
+        st = c.video.stat() if c.video.exists() else None
+        digest.update(json.dumps([c.relpath, c.prompt, st and st.st_size, st and st.st_mtime_ns]).encode())
+    return digest.hexdigest()[:20]
+
+
+def plan_diffs(old: dict, new: dict) -> list[str]:
+    """Every difference that forbids resuming (or reusing) a store planned as ``old`` with plan ``new``."""
+    diffs = compat_diffs(old, new)
+    for key in ("dataset", "layout"):
+        if old.get(key) != new.get(key):
+            diffs.append(f"{key}: {old.get(key)} != {new.get(key)}")
+    return diffs
+
+
+def existing_diffs(out: Path, plan: dict) -> list[str]:
+    """How what ``out`` already holds (a finished store or an interrupted run) differs from ``plan``."""
+    if (out / META).is_file():
+        meta = json.loads((out / META).read_text())
+        if meta.get("format") != FORMAT:
+            return [f"format: {meta.get('format', 1)} != {FORMAT}"]
+        return plan_diffs({**meta, "layout": plan["layout"]}, plan)
+    if (out / WORK / PLAN).is_file():
+        return plan_diffs(json.loads((out / WORK / PLAN).read_text()), plan)
+    return []
+
+
+def shard_name(rank: int, world: int) -> str:
+    return f"shard-{rank:05d}-of-{world:05d}.npy"
+
+
+@dataclass
+class Store:
+    """A finished feature store (vectors are read from the memory-mapped shards)."""
+
+    path: Path
+    meta: dict
+    index: pd.DataFrame
+    shards: list[np.ndarray]  # memmaps [n_r, D'] float32
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        path = Path(path)
+        if not (path / META).is_file():
+            hint = (
+                " (a run is in progress or was interrupted: see `motive store info`)"
+                if (path / WORK).is_dir()
+                else ""
+            )
+            raise FileNotFoundError(f"{path}: not a finished feature store (no {META}){hint}")
+        meta = json.loads((path / META).read_text())
+        if meta.get("format") != FORMAT:
+            raise StoreMismatch(
+                f"{path}: store format {meta.get('format', 1)} is not {FORMAT}; featurize again"
+            )
+        shards = [np.load(path / s["file"], mmap_mode="r") for s in meta["shards"]]
+        return cls(path, meta, pd.read_parquet(path / INDEX), shards)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """``[N, D']`` float32 unit vectors in clip order (zeros for failed clips)."""
+        if not hasattr(self, "_vectors"):
+            out = np.zeros((len(self.index), self.meta["projection"]["d_out"]), np.float32)
+            for s, shard in enumerate(self.shards):
+                rows = self.index[self.index["shard"] == s]
+                out[rows["id"].to_numpy()] = shard[rows["row"].to_numpy()]
+            self._vectors = out
+        return self._vectors
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of clips whose feature was computed."""
+        return (self.index["status"] == "ok").to_numpy()
+
+
+def remove_store(path: str | Path) -> None:
+    """Delete a store's files (finished or in progress); leaves anything else in the folder alone."""
+    path = Path(path)
+    for f in [path / META, path / INDEX, *path.glob("shard-*.npy")]:
+        f.unlink(missing_ok=True)
+    shutil.rmtree(path / WORK, ignore_errors=True)
+
+
+def index_row(i: int, clip: Clip) -> dict:
+    return {
+        "id": i,
+        "video": clip.relpath,
+        "prompt": clip.prompt,
+        "frames": -1,  # frames after standardisation, filled in when the clip is read
+        "mean_flow": np.nan,
+        "mask_mean": np.nan,
+        "residual_mean_flow": np.nan,  # after camera compensation (= mean_flow when it is off)
+        "camera_only": False,  # motion explained by the camera (motive.motion)
+        "uniformity": np.nan,  # spatial uniformity of the mask W
+        "cuts": "[]",  # first frames of new shots (JSON list), flow across them kept out of the mask
+        "grad_norm": np.nan,
+        "status": "pending",
+        "error": "",
+    }

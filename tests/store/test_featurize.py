@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from motive.gradients import GradientConfig
+from motive.projection import TABLES
+from motive.store import FeaturizeOptions, StoreMismatch, check_compatible, featurize
+from tests.store.helpers import two_stores
+
+
+def test_store_layout_and_self_consistency(tiny_model, mini_world, tmp_path):
+    store = featurize(
+        tiny_model, mini_world / "pool", tmp_path / "s", GradientConfig(proj_dim=64), progress=False
+    )
+    for name in ("meta.json", "shard-00000-of-00001.npy", "index.parquet"):
+        assert (tmp_path / "s" / name).is_file()
+    assert not (tmp_path / "s" / "work").exists()  # the journal is gone once the store is final
+    assert store.vectors.shape == (10, 64)
+    np.testing.assert_allclose(np.linalg.norm(store.vectors, axis=1), 1.0, rtol=1e-5)
+    assert set(store.index.columns) >= {
+        "id",
+        "video",
+        "prompt",
+        "frames",
+        "mean_flow",
+        "grad_norm",
+        "status",
+        "error",
+    }
+    assert (store.index["status"] == "ok").all()
+    meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+    assert meta["gradient"]["sigma"] == 0.751 and meta["projection"]["d_out"] == 64
+    assert meta["projection"]["tables"] == TABLES  # how the randomness is drawn: part of the identity
+    assert meta["latent_shape"] == [16, 5, 16, 16] and meta["standardise"]["frames"] == 17
+    assert GradientConfig.from_meta(meta) == GradientConfig(proj_dim=64).for_model(tiny_model)
+    again = featurize(  # cached inputs, randomness regenerated per block: the same features
+        tiny_model,
+        mini_world / "pool",
+        tmp_path / "s2",
+        GradientConfig(proj_dim=64),
+        progress=False,
+        options=FeaturizeOptions(keep_tables=False),
+    )
+    np.testing.assert_allclose(again.vectors, store.vectors, atol=1e-6)
+
+
+def test_bad_clip_is_recorded_not_fatal(tiny_model, mini_world, tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    table = pd.read_csv(mini_world / "pool" / "metadata.csv").head(2)
+    (root / "videos").mkdir()
+    (root / "videos" / "a.mp4").write_bytes((mini_world / "pool" / table["video"][0]).read_bytes())
+    (root / "videos" / "b.mp4").write_bytes(b"not a video at all" * 10)
+    table["video"] = ["videos/a.mp4", "videos/b.mp4"]
+    table.to_csv(root / "metadata.csv", index=False)
+    store = featurize(tiny_model, root, tmp_path / "s", GradientConfig(proj_dim=32), progress=False)
+    assert store.index["status"].tolist() == ["ok", "error"]
+    assert "cannot decode" in store.index["error"][1]
+    assert np.all(store.vectors[1] == 0)
+
+
+def test_camera_compensation_and_cuts_reach_the_store(tiny_model, mini_world, tmp_path):
+    from motive.motion.mask import MaskConfig
+
+    other = GradientConfig(proj_dim=32, mask=MaskConfig(camera_compensation=True))
+    plain, comp = two_stores(tiny_model, mini_world / "pool", tmp_path, other)
+    assert comp.meta["gradient"]["mask"]["camera_compensation"] is True
+    with pytest.raises(StoreMismatch, match="camera_compensation"):
+        check_compatible(plain.meta, comp.meta)
+    a, b = plain.index, comp.index
+    np.testing.assert_allclose(a["residual_mean_flow"], a["mean_flow"], atol=1e-4)  # off (stats: 4 decimals)
+    np.testing.assert_allclose(b["mean_flow"], a["mean_flow"], rtol=1e-6)  # raw flow is the same
+    assert (b["residual_mean_flow"] <= b["mean_flow"] * 1.01).all()
+    assert a["camera_only"].dtype == bool and (a["cuts"] == "[]").all()  # synthetic clips have no cuts

@@ -1,0 +1,55 @@
+"""``attribute``'s dispatch: every method's scores come from one function, in the [N, Q] form the
+vote expects; the baselines equal their definitions."""
+
+import numpy as np
+import pytest
+
+from motive.attribute import METHODS, AttributionConfig, attribute, method_scores
+from motive.data.dataset import load_dataset
+from motive.gradients import GradientConfig
+from motive.inputs import dataset_inputs
+from motive.scoring import cosine_scores, random_scores
+from motive.store import featurize
+
+
+@pytest.fixture(scope="module")
+def pool_store(tiny_model, mini_world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("attr") / "pool"
+    return featurize(tiny_model, mini_world / "pool", out, GradientConfig(proj_dim=32), progress=False)
+
+
+def test_each_method_gives_scores_of_its_definition(tiny_model, mini_world, pool_store, tmp_path):
+    queries = load_dataset(mini_world / "query")
+    n, q = len(pool_store.index), len(queries)
+    motive, names = method_scores("motive", tiny_model, pool_store, queries, tmp_path / "q")
+    assert motive.shape == (n, q) and names == [c.relpath for c in queries]
+    np.testing.assert_allclose(np.diag(cosine_scores(pool_store.vectors, pool_store.vectors)), 1, rtol=1e-5)
+    rand, _ = method_scores("random", tiny_model, pool_store, queries, seed=7)
+    np.testing.assert_array_equal(rand, random_scores(n, 7))
+    magnitude, names = method_scores("motion_magnitude", tiny_model, pool_store, queries)
+    np.testing.assert_array_equal(magnitude[:, 0], pool_store.index["mean_flow"].to_numpy())
+    masks, _ = method_scores("mask_similarity", tiny_model, pool_store, queries)
+    pool_masks = np.stack(
+        [x.mask.numpy().ravel() for x in dataset_inputs(tiny_model, list(load_dataset(mini_world / "pool")))]
+    )
+    query_masks = np.stack([x.mask.numpy().ravel() for x in dataset_inputs(tiny_model, list(queries))])
+    np.testing.assert_allclose(masks, cosine_scores(pool_masks, query_masks), atol=1e-6)
+
+
+def test_unknown_method_and_missing_query_store_are_refused(tiny_model, mini_world, pool_store):
+    queries = load_dataset(mini_world / "query")
+    with pytest.raises(ValueError, match="unknown method"):
+        AttributionConfig(method="gradients")
+    with pytest.raises(ValueError, match="query store"):
+        method_scores("motive", tiny_model, pool_store, queries)
+    assert set(METHODS) == {"motive", "random", "motion_magnitude", "mask_similarity"}
+
+
+def test_attribute_writes_a_selection_of_the_pool(tiny_model, mini_world, pool_store, tmp_path):
+    config = AttributionConfig(method="motion_magnitude", fraction=0.2)
+    result = attribute(
+        tiny_model, pool_store.path, mini_world / "query", tmp_path / "a", config, progress=False
+    )
+    assert len(result["selection"].top) == 2  # 20% of 10 clips
+    for name in ("scores.parquet", "selection.csv", "bottom.csv", "ranking.csv", "attribution.json"):
+        assert (tmp_path / "a" / name).is_file()

@@ -1,0 +1,36 @@
+"""Per-clip inputs and their cache: the same inputs from the cache as computed, a key per setting."""
+
+import torch
+
+from motive.data.dataset import load_dataset
+from motive.inputs import cache_dir, cache_file, clip_inputs_batch, dataset_inputs, default_target
+from motive.models.wan import vae_fingerprint
+from motive.motion.mask import MaskConfig
+
+
+def test_cached_inputs_equal_computed_ones(tiny_model, mini_world, tmp_path):
+    clips = list(load_dataset(mini_world / "query"))[:2]
+    target, fp = default_target(tiny_model), vae_fingerprint(tiny_model)
+    mask = MaskConfig()
+    fresh = clip_inputs_batch(tiny_model, [c.video for c in clips], target, mask, fp, tmp_path)
+    strided = mask.for_model(tiny_model.scale_spatial, tiny_model.scale_temporal)
+    files = [cache_file(c.video, target, strided, fp, tmp_path) for c in clips]
+    assert all(f.is_file() for f in files) and len({*files}) == 2
+    again = clip_inputs_batch(tiny_model, [c.video for c in clips], target, mask, fp, tmp_path)
+    for a, b in zip(fresh, again):
+        torch.testing.assert_close(a.latent, b.latent, rtol=0, atol=0)
+        torch.testing.assert_close(a.mask, b.mask, rtol=0, atol=0)
+        assert a.motion == b.motion and a.frames == b.frames == target.frames
+    other = MaskConfig(camera_compensation=True).for_model(
+        tiny_model.scale_spatial, tiny_model.scale_temporal
+    )
+    assert cache_file(clips[0].video, target, other, fp, tmp_path) != files[0]  # a setting is part of the key
+    assert not list(tmp_path.glob("*.partial*"))  # nothing half-written left behind
+
+
+def test_dataset_inputs_use_the_shared_cache(tiny_model, mini_world):
+    clips = list(load_dataset(mini_world / "eval"))[:2]
+    first = dataset_inputs(tiny_model, clips)
+    assert (cache_dir() / "inputs").is_dir()
+    second = dataset_inputs(tiny_model, clips)
+    torch.testing.assert_close(first[1].latent, second[1].latent, rtol=0, atol=0)
