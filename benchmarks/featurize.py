@@ -51,11 +51,11 @@ REPEATS = 5
 def _setup(size: str, clip: str = "17x64x64", keep_tables: bool = True):
     import torch
 
-    from motive.cli import _quiet_libraries
+    from motive.cli.commands import quiet_libraries
     from motive.gradients import GradientConfig, GradientFeaturizer
     from motive.models.tiny import TinyConfig, build_tiny_model
 
-    _quiet_libraries()
+    quiet_libraries()
     torch.manual_seed(0)
     model = build_tiny_model(TinyConfig(**SIZES[size]), seed=0)
     frames, height, width = CLIPS[clip]

@@ -28,14 +28,14 @@ def main() -> dict:
     import torch
 
     import motive.gradients
-    from motive.cli import _quiet_libraries
+    from motive.cli.commands import quiet_libraries
     from motive.demo.world import WorldConfig, write_split
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.projection import Fastfood
     from motive.store import featurize
 
-    _quiet_libraries()
+    quiet_libraries()
     write_split(WorldConfig(seed=0, pool_clips=CLIPS), "pool", tmp / "pool", progress=False)
     model = build_tiny_model(seed=0)
     featurize(model, tmp / "pool", tmp / "warm", GradientConfig(), progress=False)  # fill the input cache

@@ -26,7 +26,7 @@ def main() -> dict:
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
     import torch
 
-    from motive.cli import _quiet_libraries
+    from motive.cli.commands import quiet_libraries
     from motive.data.dataset import load_dataset
     from motive.demo.config import DemoConfig
     from motive.demo.stages import finetune_and_evaluate, held_out_clips
@@ -35,7 +35,7 @@ def main() -> dict:
     from motive.models.tiny import build_tiny_model
     from motive.parallel import Processes, default_processes
 
-    _quiet_libraries()
+    quiet_libraries()
     n = default_processes()
     world = WorldConfig(seed=0, pool_clips=160, eval_clips=90)
     for split in ("pool", "eval"):

@@ -17,13 +17,13 @@ from pathlib import Path
 def main() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
-    from motive.cli import _quiet_libraries
+    from motive.cli.commands import quiet_libraries
     from motive.demo.world import WorldConfig, write_split
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.store import featurize
 
-    _quiet_libraries()
+    quiet_libraries()
     write_split(WorldConfig(seed=0, pool_clips=120), "pool", tmp / "pool", progress=False)
     model = build_tiny_model(seed=0)
     featurize(model, tmp / "pool", tmp / "warm", GradientConfig(), progress=False)  # fill the input cache

@@ -21,7 +21,7 @@ DIMS = (128, 512, 2048)
 def main() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
-    from motive.cli import _quiet_libraries
+    from motive.cli.commands import quiet_libraries
     from motive.data.dataset import load_dataset
     from motive.demo.measures import exact_unit_gradients, spearman
     from motive.demo.world import WorldConfig, write_split
@@ -29,7 +29,7 @@ def main() -> dict:
     from motive.models.tiny import build_tiny_model
     from motive.projection import Fastfood, l2_normalise
 
-    _quiet_libraries()
+    quiet_libraries()
     write_split(WorldConfig(seed=0, pool_clips=200), "pool", tmp / "pool", progress=False)
     write_split(WorldConfig(seed=0, query_clips=20), "query", tmp / "query", progress=False)
     model = build_tiny_model(seed=0)

@@ -18,10 +18,10 @@ import torch
 
 
 def main() -> dict:
-    from motive.cli import _quiet_libraries
+    from motive.cli.commands import quiet_libraries
     from motive.models.tiny import build_tiny_model
 
-    _quiet_libraries()
+    quiet_libraries()
     model = build_tiny_model(seed=0)
     vae = model.vae
     gen = torch.Generator().manual_seed(0)

@@ -37,8 +37,8 @@ def _private_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _quiet_libraries():
-    from motive.cli import _quiet_libraries as quiet
+def quiet_libraries():
+    from motive.cli.commands import quiet_libraries as quiet
 
     quiet()
 

@@ -32,7 +32,7 @@ import torch
 HADAMARD_FACTOR = 64  # the FWHT multiplies by H_64 along successive factors (matmul, BLAS-fast)
 CHUNK_BLOCKS = 16  # blocks projected together on CPU (bounds the temporaries to 16 blocks)
 # On a GPU a chunk of 16 blocks is a few microseconds of work and the call is bound by kernel launches
-# and Python: 1.42 B parameters took 853 ms that way on an H200 (BENCHMARKS.md), so chunks are larger
+# and Python (BENCHMARKS.md "Wan2.1-T2V-1.3B on a GPU" measures both chunk sizes), so chunks are larger
 # there (temporaries ≈ 1.5 MB per 2^16 block — fp32 values, int64 permutation index, gather output —
 # so ~0.4 GB at 256 blocks).
 GPU_CHUNK_BLOCKS = 256
@@ -139,8 +139,8 @@ class FastfoodSpec:
 
 
 def _block_randomness(seed: int, j: int, n: int, d: int) -> tuple[np.ndarray, ...]:
-    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU (≈2 ms
-    for a 2^16 block on one core: a permutation and n Gaussians; χ is drawn for the kept rows only)."""
+    """(signs, perm, gauss, scale, rows) of block j, from SeedSequence([seed, j]) on the CPU (a
+    permutation and n Gaussians per block; χ is drawn for the kept rows only)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, j]))
     bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), np.uint8))[:n]
     signs = bits.astype(np.int8) * 2 - 1
@@ -163,7 +163,7 @@ class Fastfood:
     is kept on the projection's device in compact form — int8 signs, int16 permutation (int32 for
     blocks above 2^16) and fp16 Gaussians: 5 bytes per input coordinate — so it is generated once.
     Without, it is regenerated for every call and dropped: memory bounded by ``chunk_blocks`` blocks
-    whatever the model size, at ≈2 ms per 2^16 block of CPU time per call. Both give identical
+    whatever the model size, at the cost of regenerating it (CPU time per block per call). Both give identical
     results. ``block_outputs`` projects whole blocks; summing them in block order is ``__call__``.
     ``chunk_blocks``: blocks projected together (default ``CHUNK_BLOCKS`` on CPU, ``GPU_CHUNK_BLOCKS``
     elsewhere); it changes speed and memory, not the result.
@@ -224,8 +224,8 @@ class Fastfood:
         return tuple(torch.from_numpy(x).to(self.device, dt) for x, dt in zip(parts, dtypes))
 
     def prepare_all(self) -> None:
-        """Generate every block's randomness now, so later calls exclude it (≈2 ms per 2^16 block on
-        one CPU core; numpy's generators hold the GIL, so threads do not help). Needs ``keep_tables``."""
+        """Generate every block's randomness now, so later calls exclude it (on one CPU core: numpy's
+        generators hold the GIL, so threads do not help). Needs ``keep_tables``."""
         if not self.keep_tables:
             raise ValueError("prepare_all() keeps the randomness; this projection has keep_tables=False")
         self._tables(list(range(self.spec.num_blocks)))

@@ -65,3 +65,16 @@ def test_motion_end_to_end(tmp_path, capsys):
     assert stats["raw_mean_flow"] == 0.0 and not stats["camera_only"]  # a still clip
     assert np.load(out / "clip" / "mask.npy").shape == (3, 2, 3)
     assert np.load(out / "clip" / "flow.npy").shape == (8, 32, 48, 2)
+
+
+def test_top_level_help_loads_no_heavy_library():
+    """``motive --help`` answers without importing torch: a subcommand's options load only when chosen."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom motive.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\nprint('light')"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "light" in run.stdout, run.stderr[-2000:]

@@ -1,361 +1,59 @@
 """The ``motive`` command: a thin layer that parses arguments and calls the Python API.
 
 Every setting's flag, type, choices, default and help come from its config dataclass
-(``motive.cli.options``); what is written here are the commands, their paths and the few options
-that belong to a command rather than to a config.
+(``motive.cli.options``). The subcommands' options and handlers live in ``motive.cli.commands``,
+imported only once a subcommand is chosen, so ``motive --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import importlib
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 from motive import __version__
-from motive.attribute import AttributionConfig
-from motive.cli.options import add_options, from_args
-from motive.data.standardise import StandardiseTarget
-from motive.demo.config import DemoConfig
-from motive.demo.pretrain import PretrainConfig
-from motive.demo.world import WorldConfig
-from motive.evaluate import EvalConfig
-from motive.finetune import FinetuneConfig
-from motive.gradients import GradientConfig
-from motive.motion.export import RunOptions
-from motive.motion.mask import MaskConfig
-from motive.store import FeaturizeOptions, StoreError
+
+COMMANDS = {
+    "world": "generate the synthetic motion world (base/pool/query/eval datasets)",
+    "pretrain": "pretrain the tiny Wan demo model on a dataset (the world's base split)",
+    "featurize": "per-clip projected gradients of a dataset into a feature store",
+    "store": "inspect a feature store, or merge the shards of a multi-job run",
+    "attribute": "score a feature store against query clips and select the top clips",
+    "finetune": "fully fine-tune the transformer on a selection (or a whole dataset)",
+    "evaluate": "held-out motion-weighted loss and dynamic degree of one or more models",
+    "demo": "run the whole pipeline on the built-in motion world and tiny model",
+    "motion": "motion masks, camera/cut statistics and previews of videos, frame folders or datasets",
+}
 
 
-def _quiet_libraries() -> None:
-    """Keep diffusers/transformers from printing per-load progress bars and deprecation chatter."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    dlog.set_verbosity_error()
-    dlog.disable_progress_bar()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-
-
-def _load_model(path: str, device: str):
-    from motive.models.wan import VideoModel
-
-    return VideoModel.from_pretrained(path, device=device)
-
-
-def _ranks(args: argparse.Namespace):
-    """This process's rank: torchrun's process group (started here when WORLD_SIZE > 1), the
-    ``--rank/--world-size`` flags of separately launched jobs, or a single process."""
-    import torch
-    import torch.distributed as dist
-
-    from motive.store import Ranks
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        if args.device.startswith("cuda"):
-            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            torch.cuda.set_device(args.device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo")
-        return Ranks.current()
-    if args.world_size > 1:
-        if not 0 <= args.rank < args.world_size:
-            raise ValueError(f"--rank must be in [0, {args.world_size}), got {args.rank}")
-        return Ranks(args.rank, args.world_size)
-    return Ranks()
-
-
-def _mask_plugins(args: argparse.Namespace) -> tuple[str, ...]:
-    """Import the ``--plugin`` modules (they register flow back-ends) before a mask config is checked."""
-    from motive.motion.flow import load_plugins
-
-    load_plugins(args.plugin)
-    return tuple(args.plugin)
-
-
-def _cmd_world(args: argparse.Namespace) -> int:
-    from motive.demo.world import generate_world
-
-    paths = generate_world(from_args(WorldConfig(), args), args.out, progress=not args.quiet)
-    for split, path in paths.items():
-        print(f"{split}: {path}")
-    return 0
-
-
-def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from motive.demo.pretrain import is_pretrained, pretrain
-
-    config = from_args(PretrainConfig(), args)
-    config = replace(config, train=replace(config.train, seed=config.seed))
-    if is_pretrained(config.out) and not args.force:
-        print(f"{config.out} already holds a pretrained model; use --force to retrain")
-        return 0
-    summary = pretrain(config, eval_data=args.eval_data, progress=not args.quiet)
-    summary.pop("config")
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-def _cmd_featurize(args: argparse.Namespace) -> int:
-    from motive.store import featurize
-
-    plugins = _mask_plugins(args)
-    config = from_args(GradientConfig(), args)
-    options = replace(from_args(FeaturizeOptions(), args), plugins=plugins)
-    ranks = _ranks(args)
-    try:
-        model = _load_model(args.model, args.device)
-        store = featurize(
-            model, args.data, args.out, config, options=options, progress=not args.quiet, ranks=ranks
-        )
-    finally:
-        if ranks.group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-    if store is None:
-        print(
-            f"{args.out}: rank {ranks.rank} of {ranks.world} done; `motive store merge {args.out}` when all are"
-        )
-        return 0
-    if ranks.rank == 0:
-        ok = int(store.ok.sum())
-        print(
-            f"{args.out}: {ok}/{len(store.index)} clips featurized into {store.vectors.shape[1]}-dim unit vectors"
-        )
-        for _, row in store.index[~store.ok].iterrows():
-            print(f"  failed: {row['video']}: {row['error']}")
-    return 0
-
-
-def _cmd_store(args: argparse.Namespace) -> int:
-    from motive.store import info, merge
-
-    if args.action == "merge":
-        store = merge(args.store)
-        print(f"{args.store}: merged {len(store.shards)} shard(s), {len(store.index)} clips")
-        return 0
-    summary = info(args.store)
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-        return 0
-    for key, value in summary.items():
-        print(f"{key:>15}: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
-    return 0
-
-
-def _cmd_attribute(args: argparse.Namespace) -> int:
-    from motive.attribute import attribute
-
-    config = from_args(AttributionConfig(), args)
-    model = _load_model(args.model, args.device)
-    result = attribute(model, args.store, args.queries, args.out, config, progress=not args.quiet)
-    sel = result["selection"]
-    print(f"selected {len(sel.top)} of {len(result['train'])} clips -> {result['paths']['selection']}")
-    print(f"scores -> {result['paths']['scores']}; negative influence -> {result['paths']['bottom']}")
-    return 0
-
-
-def _cmd_finetune(args: argparse.Namespace) -> int:
-    from motive.finetune import finetune
-
-    config = from_args(FinetuneConfig(), args)
-    summary = finetune(config, progress=not args.quiet)
-    print(f"fine-tuned on {summary['clips']} clips for {summary['steps']} steps -> {config.out}")
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from motive.data.dataset import load_dataset
-    from motive.evaluate import evaluate, target_specificity
-
-    dataset = load_dataset(args.data)
-    wanted = set(args.motions.split(",")) if args.motions else None
-    clips = [c for c in dataset if wanted is None or str(c.extra.get("motion")) in wanted]
-    other = [c for c in dataset if wanted is not None and str(c.extra.get("motion")) not in wanted]
-    prompts = [c.prompt for c in clips][: args.prompts]
-    config = from_args(EvalConfig(), args)
-    results = {m: evaluate(_load_model(m, args.device), clips, prompts, config, other) for m in args.model}
-    if other:  # specificity of every model against the first (the base model)
-        base = results[args.model[0]]
-        for result in results.values():
-            result["target_specificity"] = target_specificity(result, base)
-    text = json.dumps(results, indent=2)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from motive.demo import run_demo
-
-    base = DemoConfig.quick(getattr(args, "out", DemoConfig.out)) if args.quick else DemoConfig()
-    run_demo(from_args(base, args), progress=not args.quiet)
-    return 0
-
-
-def _cmd_motion(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from motive.motion.export import run_motion, strides_from_model
-
-    plugins = _mask_plugins(args)
-    config = from_args(MaskConfig(), args)
-    options = from_args(RunOptions(), args)
-    if args.model:
-        spatial, temporal = strides_from_model(args.model)
-        options = replace(options, spatial_stride=spatial, temporal_stride=temporal)
-    if args.standardise:
-        options = replace(options, standardise=asdict(from_args(StandardiseTarget(), args)))
-    table = run_motion(
-        args.inputs,
-        args.out,
-        config,
-        options,
-        workers=args.workers,
-        plugins=plugins,
-        force=args.force,
-        progress=not args.quiet,
-    )
-    done = table["status"] != "error"
-    print(f"{args.out}: {int(done.sum())}/{len(table)} clips -> mask.npy, stats.json, previews; summary.csv")
-    for _, row in table[~done].iterrows():
-        print(f"  failed: {row['source']}: {row['error']}")
-    return 0 if done.any() or table.empty else 1
-
-
-def _finish(p: argparse.ArgumentParser, func, device: bool = False) -> None:
-    """The options every long-running subcommand shares, and its handler."""
-    if device:
-        p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=func)
-
-
-def _add_plugin_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--plugin",
-        action="append",
-        default=[],
-        help="module to import first; it registers a flow back-end with motive.motion.register_flow",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the options of ``command`` only (of every subcommand when None)."""
     parser = argparse.ArgumentParser(
         prog="motive", description="Motion attribution for video generation (Motive)."
     )
     parser.add_argument("--version", action="version", version=f"motive {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    p = sub.add_parser("world", help="generate the synthetic motion world (base/pool/query/eval datasets)")
-    p.add_argument(
-        "--out", required=True, help="output folder; one dataset folder per split is written inside"
-    )
-    add_options(p, WorldConfig)
-    _finish(p, _cmd_world)
-
-    p = sub.add_parser(
-        "pretrain", help="pretrain the tiny Wan demo model on a dataset (the world's base split)"
-    )
-    add_options(p, PretrainConfig)
-    p.add_argument("--eval-data", default=None, help="held-out labelled dataset for the motion-word check")
-    p.add_argument("--force", action="store_true", help="retrain even if --out holds a finished model")
-    _finish(p, _cmd_pretrain)
-
-    p = sub.add_parser("featurize", help="per-clip projected gradients of a dataset into a feature store")
-    p.add_argument("--model", required=True, help="diffusers WanPipeline folder (or cached hub id)")
-    p.add_argument("--data", required=True, help="dataset folder with metadata.csv")
-    p.add_argument("--out", required=True, help="feature store folder to write")
-    add_options(p, GradientConfig)
-    add_options(p, FeaturizeOptions)
-    _add_plugin_option(p)
-    p.add_argument("--rank", type=int, default=0, help="this job's rank, for jobs launched without torchrun")
-    p.add_argument("--world-size", type=int, default=1, help="number of such jobs (torchrun sets it itself)")
-    _finish(p, _cmd_featurize, device=True)
-
-    p = sub.add_parser("store", help="inspect a feature store, or merge the shards of a multi-job run")
-    p.add_argument(
-        "action", choices=["info", "merge"], help="info: what the store holds; merge: join rank shards"
-    )
-    p.add_argument("store", help="feature store folder")
-    p.add_argument("--json", action="store_true", help="info as JSON")
-    p.set_defaults(func=_cmd_store)
-
-    p = sub.add_parser("attribute", help="score a feature store against query clips and select the top clips")
-    p.add_argument("--model", required=True, help="the model the store was built with")
-    p.add_argument("--store", required=True, help="feature store of the training clips")
-    p.add_argument("--queries", required=True, help="dataset folder of query clips")
-    p.add_argument("--out", required=True, help="output folder (scores.parquet, selection.csv, bottom.csv)")
-    add_options(p, AttributionConfig)
-    _finish(p, _cmd_attribute, device=True)
-
-    p = sub.add_parser("finetune", help="fully fine-tune the transformer on a selection (or a whole dataset)")
-    add_options(p, FinetuneConfig)
-    _finish(p, _cmd_finetune)
-
-    p = sub.add_parser(
-        "evaluate", help="held-out motion-weighted loss and dynamic degree of one or more models"
-    )
-    p.add_argument(
-        "--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid"
-    )
-    p.add_argument("--data", required=True, help="held-out dataset (e.g. the world's eval split)")
-    p.add_argument(
-        "--motions",
-        default="",
-        help="comma-separated target motions (needs a 'motion' column); the other motions' clips give "
-        "other_motion_loss and, against the first --model, target_specificity",
-    )
-    p.add_argument(
-        "--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree"
-    )
-    p.add_argument("--out", default=None, help="write the JSON results here too")
-    add_options(p, EvalConfig)
-    _finish(p, _cmd_evaluate, device=True)
-
-    p = sub.add_parser("demo", help="run the whole pipeline on the built-in motion world and tiny model")
-    add_options(p, DemoConfig)
-    p.add_argument(
-        "--quick", action="store_true", help="a seconds-long miniature (for tests and smoke checks)"
-    )
-    _finish(p, _cmd_demo)
-
-    p = sub.add_parser(
-        "motion", help="motion masks, camera/cut statistics and previews of videos, frame folders or datasets"
-    )
-    p.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="VIDEO_OR_DATASET",
-        help="video files, folders of frames (sorted images) or dataset folders with metadata.csv",
-    )
-    p.add_argument("--out", required=True, help="output folder: one folder per clip plus summary.csv")
-    add_options(p, MaskConfig)
-    _add_plugin_option(p)
-    add_options(p, RunOptions)
-    p.add_argument("--model", default=None, help="take both strides from this diffusers pipeline folder")
-    p.add_argument(
-        "--standardise",
-        action="store_true",
-        help="first bring each clip to --frames/--fps/--height/--width, as featurize does",
-    )
-    add_options(p, StandardiseTarget)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
-    p.add_argument("--force", action="store_true", help="recompute clips whose outputs are up to date")
-    _finish(p, _cmd_motion)
+    for name, help_ in COMMANDS.items():
+        p = sub.add_parser(name, help=help_)
+        if command in (None, name):
+            commands = importlib.import_module("motive.cli.commands")
+            getattr(commands, f"options_{name}")(p)
     return parser
 
 
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _quiet_libraries()
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = _chosen(argv)
+    args = build_parser(chosen or "").parse_args(argv)
+    from motive.cli.commands import quiet_libraries
+    from motive.store import StoreError
+
+    quiet_libraries()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, StoreError) as exc:  # our errors carry the file and the reason

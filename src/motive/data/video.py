@@ -75,7 +75,7 @@ def read_video(
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             frames = []
             # one reformatter for the whole clip: ``frame.to_ndarray(format=...)`` sets up a new
-            # colour converter per frame, 5× slower on small clips (BENCHMARKS.md), same pixels
+            # colour converter per frame, slower on small clips (BENCHMARKS.md "Writing and reading the world")
             to_rgb = av.video.reformatter.VideoReformatter()
             for frame in container.decode(stream):
                 frames.append(to_rgb.reformat(frame, format="rgb24").to_ndarray())

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from motive.demo.world import WorldConfig
 from motive.evaluate import EvalConfig
+from motive.gradients import GradientConfig
 
 
 @dataclass
@@ -28,7 +29,7 @@ class DemoConfig:
     # better (docs/demo.md "The demo's σ"), so the demo uses it and also measures retrieval at the
     # paper's σ for one seed (``paper_sigma``; None skips that).
     sigma: float = 0.3
-    paper_sigma: float | None = 0.751
+    paper_sigma: float | None = GradientConfig.sigma
     noise_draws: int = 1
     fraction: float = 0.1
     percentile: float = 90.0

@@ -156,8 +156,8 @@ class VideoModel:
     def vae_channels_last(self):
         """On CPU, hold the VAE's Conv3d weights channels-last while it runs, restoring plain layout
         after (safetensors saves only contiguous tensors). Its 3D convolutions then use oneDNN and its
-        channel RMS norms reduce over contiguous memory: on the demo VAE encoding is 3.0× and decoding
-        3.3× faster, equal to fp32 rounding (BENCHMARKS.md). Training is not wrapped: a training step
+        channel RMS norms reduce over contiguous memory: faster on the demo VAE, equal to fp32 rounding
+        (BENCHMARKS.md "The demo VAE's memory layout"). Training is not wrapped: a training step
         measured slower this way. No-op on other devices."""
         convs = [m for m in self.vae.modules() if isinstance(m, torch.nn.Conv3d)]
         if self.vae.device.type != "cpu":
