@@ -1,6 +1,8 @@
 """``attribute``'s dispatch: every method's scores come from one function, in the [N, Q] form the
 vote expects; the baselines equal their definitions."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,21 @@ def test_attribute_writes_a_selection_of_the_pool(tiny_model, mini_world, pool_s
     assert len(result["selection"].top) == 2  # 20% of 10 clips
     for name in ("scores.parquet", "selection.csv", "bottom.csv", "ranking.csv", "attribution.json"):
         assert (tmp_path / "a" / name).is_file()
+
+
+def test_mask_similarity_scores_an_unreadable_clip_as_zero_and_goes_on(tiny_model, mini_world, tmp_path):
+    import shutil
+
+    root = Path(shutil.copytree(mini_world / "query", tmp_path / "pool"))
+    broken = load_dataset(root).clips[2].video
+    store = featurize(tiny_model, root, tmp_path / "store", GradientConfig(proj_dim=32), progress=False)
+    broken.write_bytes(b"no longer a video")  # breaks after featurizing (the store's row stays ok)
+    with pytest.warns(UserWarning, match=f"{broken.name}: cannot decode"):
+        result = attribute(
+            tiny_model,
+            store.path,
+            mini_world / "query",
+            tmp_path / "a",
+            AttributionConfig(method="mask_similarity"),
+        )
+    assert np.all(result["scores"][2] == 0) and np.any(result["scores"][3] != 0)

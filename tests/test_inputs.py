@@ -3,7 +3,14 @@
 import torch
 
 from motive.data.dataset import load_dataset
-from motive.inputs import cache_dir, cache_file, clip_inputs_batch, dataset_inputs, default_target
+from motive.inputs import (
+    cache_dir,
+    cache_file,
+    clip_inputs_batch,
+    dataset_inputs,
+    default_target,
+    read_cached,
+)
 from motive.models.wan import vae_fingerprint
 from motive.motion.mask import MaskConfig
 
@@ -34,3 +41,35 @@ def test_dataset_inputs_use_the_shared_cache(tiny_model, mini_world):
     assert (cache_dir() / "inputs").is_dir()
     second = dataset_inputs(tiny_model, clips)
     torch.testing.assert_close(first[1].latent, second[1].latent, rtol=0, atol=0)
+
+
+def test_a_damaged_or_poisoned_cache_file_is_discarded_and_recomputed(tiny_model, mini_world, tmp_path):
+    import pickle
+
+    clip = list(load_dataset(mini_world / "query"))[0]
+    target, fp, mask = default_target(tiny_model), vae_fingerprint(tiny_model), MaskConfig()
+    (good,) = clip_inputs_batch(tiny_model, [clip.video], target, mask, fp, tmp_path)
+    strided = mask.for_model(tiny_model.scale_spatial, tiny_model.scale_temporal)
+    file = cache_file(clip.video, target, strided, fp, tmp_path)
+    intact = file.read_bytes()
+
+    class Boom:  # a pickle that would run code if it were ever unpickled without weights_only
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('poisoned cache executed')",))
+
+    damaged = {
+        "truncated": intact[: len(intact) // 2],
+        "garbage": b"not a torch file",
+        "poisoned": pickle.dumps({"latent": Boom()}),
+        "flipped": intact[:-40] + bytes([intact[-40] ^ 0xFF]) + intact[-39:],
+    }
+    for what, data in damaged.items():
+        file.write_bytes(data)
+        (again,) = clip_inputs_batch(tiny_model, [clip.video], target, mask, fp, tmp_path)
+        torch.testing.assert_close(again.latent, good.latent, rtol=0, atol=0, msg=what)
+        assert read_cached(file, target) is not None, what  # rewritten intact
+    file.write_bytes(intact)
+    tensor = torch.load(file, weights_only=True)
+    tensor["latent"] = tensor["latent"] + 1  # well-formed but not what the digest says
+    torch.save(tensor, file)
+    assert read_cached(file, target) is None

@@ -22,3 +22,46 @@ def test_one_process_runs_jobs_here_and_delivers_errors_through_the_future():
             failed.result()
     with pytest.raises(ValueError, match="≥ 1"):
         Processes(0)
+
+
+def test_workers_and_fork_server_end_when_the_main_process_is_killed(tmp_path):
+    """kill -9 of the main process must not leave its worker processes (children of the fork server,
+    not of the main process), the fork server or the resource tracker behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys, time\n"
+        "from multiprocessing import forkserver, resource_tracker\n"
+        "from motive.parallel import Processes\n"
+        "if __name__ == '__main__':\n"
+        "    p = Processes(2)\n"
+        "    pids = {p.submit(os.getpid).result() for _ in range(6)}\n"
+        "    helpers = [forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid]\n"
+        "    print(' '.join(map(str, [*pids, *helpers])), flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    (tmp_path / "main.py").write_text(script)
+    main = subprocess.Popen([sys.executable, str(tmp_path / "main.py")], stdout=subprocess.PIPE, text=True)
+    pids = [int(x) for x in main.stdout.readline().split()]
+    assert len(pids) >= 3 and all(_alive(p) for p in pids)
+    main.send_signal(signal.SIGKILL)
+    main.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    left = [p for p in pids if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"still running after the main process was killed: {left}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

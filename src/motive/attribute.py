@@ -10,6 +10,7 @@ Outputs are described in docs/formats.md "Attribution outputs".
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import pandas as pd
 
 from motive.data.dataset import Dataset, load_dataset
 from motive.data.standardise import StandardiseTarget
+from motive.data.video import VideoError
 from motive.gradients import GradientConfig
-from motive.inputs import dataset_inputs
+from motive.inputs import ClipInputs, dataset_inputs
 from motive.models.wan import VideoModel, model_fingerprint
 from motive.scoring import Selection, cosine_scores, majority_vote, mask_similarity, random_scores
 from motive.store import FeaturizeOptions, Store, StoreMismatch, check_compatible, featurize
@@ -80,8 +82,17 @@ def write_selection(
 
 
 def dataset_masks(model: VideoModel, dataset: Dataset) -> np.ndarray:
-    """Latent-grid motion masks of every clip [N, f·h·w] (through the shared input cache)."""
-    return np.stack([x.mask.numpy().ravel() for x in dataset_inputs(model, list(dataset))])
+    """Latent-grid motion masks of every clip [N, f·h·w] (through the shared input cache); a clip that
+    cannot be read gets a zero mask (it scores 0, as a failed clip's zero feature does) and a warning."""
+    inputs = dataset_inputs(model, list(dataset), keep_errors=True)
+    good = [x for x in inputs if isinstance(x, ClipInputs)]
+    if not good:
+        raise ValueError(f"{dataset.root}: no clip could be read for its motion mask")
+    zero = np.zeros(good[0].mask.numel(), np.float32)
+    for x in inputs:
+        if isinstance(x, VideoError):
+            warnings.warn(f"mask_similarity: {x} (scored as a zero mask)", stacklevel=2)
+    return np.stack([x.mask.numpy().ravel() if isinstance(x, ClipInputs) else zero for x in inputs])
 
 
 def method_scores(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,10 @@ def prepare_clip(
     Runs in data-loading worker processes; ``mask`` must already have the model's strides."""
     file = cache_file(clip, target, mask, vae_fp, cache)
     if file is not None and file.is_file():
-        d = torch.load(file, weights_only=True)  # our own cache of plain tensors and numbers only
-        return ClipInputs(d["latent"], d["mask"], float(d["mean_flow"]), int(d["frames"]), d["motion"])
+        cached = read_cached(file, target)
+        if cached is not None:
+            return cached
+        file.unlink(missing_ok=True)  # damaged or foreign: recomputed below and written anew
     try:
         video, _ = standardise(read_video(clip), target)
     except VideoError as exc:
@@ -96,6 +99,39 @@ def prepare_clip(
     w = latent_mask(m.weights, mask.spatial_stride, mask.temporal_stride)  # [f, h, w]
     stats = {k: m.stats[k] for k in MOTION_COLUMNS}
     return Prepared(video.frames, w, m.mean_flow, stats, file)
+
+
+def _digest(latent: torch.Tensor, mask: torch.Tensor) -> str:
+    """sha256 over a cached record's tensors: a flipped byte in a cache file is noticed."""
+    digest = hashlib.sha256()
+    for t in (latent, mask):
+        digest.update(str((t.dtype, tuple(t.shape))).encode())
+        digest.update(t.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_cached(file: Path, target: StandardiseTarget) -> ClipInputs | None:
+    """A cache file's inputs, or None when the file is not one we wrote intact (unreadable, truncated,
+    another structure, a tensor whose bytes no longer match the digest). The cache is untrusted: it is
+    loaded with ``weights_only`` (plain tensors and numbers, never code) and then verified."""
+    try:
+        with warnings.catch_warnings():  # a foreign file's pickle protocol is not worth a warning
+            warnings.simplefilter("ignore")
+            d = torch.load(file, weights_only=True)
+        latent, mask, motion = d["latent"], d["mask"], d["motion"]
+        ok = (
+            isinstance(latent, torch.Tensor)
+            and isinstance(mask, torch.Tensor)
+            and latent.dim() == 4
+            and tuple(mask.shape) == tuple(latent.shape[1:])
+            and isinstance(motion, dict)
+            and set(MOTION_COLUMNS) <= set(motion)
+            and d["digest"] == _digest(latent, mask)
+            and (target.frames is None or int(d["frames"]) == target.frames)
+        )
+        return ClipInputs(latent, mask, float(d["mean_flow"]), int(d["frames"]), motion) if ok else None
+    except Exception:  # any failure to read means: not a usable cache entry
+        return None
 
 
 def encode_prepared(
@@ -117,6 +153,7 @@ def encode_prepared(
                     "mean_flow": p.mean_flow,
                     "frames": len(p.frames),
                     "motion": p.motion,
+                    "digest": _digest(out[i].latent, p.mask),
                 }
                 with atomic_path(p.cache_file) as tmp:
                     torch.save(record, tmp)
@@ -138,21 +175,20 @@ def clip_inputs_batch(
 
 
 def dataset_inputs(
-    model: VideoModel, clips: list[Clip], mask: MaskConfig | None = None, batch_size: int = 16
-) -> list[ClipInputs]:
-    """Inputs of every clip in the model's native format, through the shared cache; raises on a bad clip."""
+    model: VideoModel,
+    clips: list[Clip],
+    mask: MaskConfig | None = None,
+    batch_size: int = 16,
+    keep_errors: bool = False,
+) -> list:
+    """Inputs of every clip in the model's native format, through the shared cache. A clip that
+    cannot be read raises its ``VideoError``, or with ``keep_errors`` stands in the list as it."""
     target, fp, cache = default_target(model), vae_fingerprint(model), cache_dir() / "inputs"
-    out: list[ClipInputs] = []
+    out: list[ClipInputs | VideoError] = []
     for start in range(0, len(clips), batch_size):
-        for x in clip_inputs_batch(
-            model,
-            [c.video for c in clips[start : start + batch_size]],
-            target,
-            mask or MaskConfig(),
-            fp,
-            cache,
-        ):
-            if isinstance(x, VideoError):
+        batch = [c.video for c in clips[start : start + batch_size]]
+        for x in clip_inputs_batch(model, batch, target, mask or MaskConfig(), fp, cache):
+            if isinstance(x, VideoError) and not keep_errors:
                 raise x
             out.append(x)
     return out

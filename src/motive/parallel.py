@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -25,6 +27,28 @@ def forkserver_context():
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+def worker_setup(parent: int) -> None:
+    """Set-up of a single-threaded worker process that exits with process ``parent``."""
+    single_threaded()
+    exit_with_parent(parent)
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this worker soon after process ``parent`` is gone. A worker started from the fork server
+    is the fork server's child, so nothing else would end it (nor the fork server and the resource
+    tracker that it keeps alive) when the main process is killed."""
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="exit-with-parent").start()
+
+
+def _exit_with(pid: int) -> None:
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            os._exit(1)
 
 
 def single_threaded() -> None:
@@ -50,7 +74,9 @@ class Processes:
         if self.n < 1:
             raise ValueError(f"processes must be ≥ 1, got {self.n}")
         self._pool = (
-            ProcessPoolExecutor(self.n, mp_context=forkserver_context(), initializer=single_threaded)
+            ProcessPoolExecutor(
+                self.n, mp_context=forkserver_context(), initializer=worker_setup, initargs=(os.getpid(),)
+            )
             if self.n > 1
             else None
         )

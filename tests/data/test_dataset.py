@@ -75,3 +75,33 @@ def test_first_per_label_takes_up_to_n_of_each_value_in_order():
     clips.append(SimpleNamespace(name=9, extra={}))  # unlabelled: skipped
     assert [c.name for c in first_per_label(clips, "motion", 2, exclude=("a",))] == [1, 3, 4, 6]
     assert [c.name for c in first_per_label(clips, "motion", 1)] == [0, 1, 3]
+
+
+def test_broken_metadata_names_the_file_and_every_bad_line(tmp_path):
+    root = tmp_path / "jsonl"
+    root.mkdir()
+    write_video(root / "a.mp4", np.zeros((5, 16, 16, 3), np.uint8), 8.0)
+    lines = [
+        '{"video": "a.mp4", "prompt": "a"}',
+        '{"video": "a.mp4", "prompt": ',
+        "[1, 2]",
+        '{"video": "b.mp4"',
+    ]
+    (root / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError) as exc:
+        load_dataset(root)
+    text = str(exc.value)
+    assert "metadata.jsonl:2: not valid JSON" in text and "metadata.jsonl:4: not valid JSON" in text
+    assert "metadata.jsonl:3: not a JSON object" in text and len(exc.value.problems) == 3
+
+    latin = tmp_path / "latin"
+    latin.mkdir()
+    (latin / "metadata.csv").write_bytes("video,prompt\na.mp4,un café animé\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="metadata.csv: not UTF-8 text"):
+        load_dataset(latin)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "metadata.csv").write_text("video,prompt\n")
+    with pytest.raises(DatasetError, match="metadata.csv: no rows"):
+        load_dataset(empty)

@@ -88,3 +88,40 @@ def test_real_clips_decode(name, frames, size):
     video = read_video(path, max_frames=limit)
     assert video.num_frames == frames
     assert (video.height, video.width) == size
+
+
+def _outside_and_inside(tmp_path):
+    """A real clip outside a dataset folder, and files inside the folder that name it."""
+    outside, inside = tmp_path / "outside", tmp_path / "dataset"
+    outside.mkdir()
+    inside.mkdir()
+    frames = np.random.default_rng(0).integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
+    write_video(outside / "secret.ts", frames, 8.0)
+    playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n../outside/secret.ts\n#EXT-X-ENDLIST\n"
+    (inside / "playlist.m3u8").write_text(playlist)
+    (inside / "renamed.mp4").write_text(playlist)  # the same playlist behind a video suffix
+    (inside / "list.ffconcat").write_text(f"ffconcat version 1.0\nfile '{outside / 'secret.ts'}'\n")
+    (inside / "bom.mp4").write_bytes(b"\xef\xbb\xbf" + playlist.encode())  # FFmpeg's own sniffing
+    return outside, inside
+
+
+def test_files_that_name_other_files_are_refused_and_never_followed(tmp_path):
+    from tests.audit import OpenAudit
+
+    outside, inside = _outside_and_inside(tmp_path)
+    audit = OpenAudit(outside)
+    try:
+        for name, reason in [
+            ("playlist.m3u8", "HLS playlist"),
+            ("renamed.mp4", "HLS playlist"),
+            ("list.ffconcat", "concat list"),
+            ("bom.mp4", "cannot decode"),
+        ]:
+            with pytest.raises(VideoError, match=reason) as exc:
+                read_video(inside / name)
+            assert str(inside / name) in str(exc.value)
+        assert audit.opened() == []  # nothing outside the dataset folder was opened
+        read_video(outside / "secret.ts")
+        assert "secret.ts" in audit.opened()  # the audit does see FFmpeg's opens
+    finally:
+        audit.close()

@@ -94,3 +94,20 @@ def test_channels_last_vae_changes_speed_not_results(tiny_model, tmp_path):
     convs = [m for m in vae.modules() if isinstance(m, torch.nn.Conv3d)]
     assert convs and all(m.weight.is_contiguous() for m in convs)  # plain layout restored
     tiny_model.save_pretrained(tmp_path / "m")  # safetensors needs contiguous weights
+
+
+def test_fingerprint_names_the_model_not_where_it_was_loaded_from(tiny_model, tmp_path, monkeypatch):
+    import shutil
+
+    from motive.models import model_fingerprint, vae_fingerprint
+
+    path = tiny_model.save_pretrained(tmp_path / "a")
+    shutil.copytree(path, tmp_path / "copy")
+    monkeypatch.chdir(tmp_path)
+    loaded = [VideoModel.from_pretrained(p) for p in (path, tmp_path / "copy", "a")]  # "a": relative
+    for fingerprint in (model_fingerprint, vae_fingerprint):
+        assert {fingerprint(m) for m in loaded} == {fingerprint(tiny_model)}
+    other = VideoModel.from_pretrained(path)
+    with torch.no_grad():
+        next(other.transformer.parameters()).add_(1e-3)
+    assert model_fingerprint(other) != model_fingerprint(tiny_model)

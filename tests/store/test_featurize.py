@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,3 +75,29 @@ def test_camera_compensation_and_cuts_reach_the_store(tiny_model, mini_world, tm
     np.testing.assert_allclose(b["mean_flow"], a["mean_flow"], rtol=1e-6)  # raw flow is the same
     assert (b["residual_mean_flow"] <= b["mean_flow"] * 1.01).all()
     assert a["camera_only"].dtype == bool and (a["cuts"] == "[]").all()  # synthetic clips have no cuts
+
+
+def test_a_playlist_in_the_dataset_is_an_error_row_and_nothing_outside_is_read(
+    tiny_model, mini_world, tmp_path
+):
+    import shutil
+
+    from motive.data.video import write_video
+    from tests.audit import OpenAudit
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_video(outside / "secret.ts", np.zeros((17, 64, 64, 3), np.uint8), 8.0)
+    root = Path(shutil.copytree(mini_world / "query", tmp_path / "ds"))
+    (root / "evil.m3u8").write_text("#EXTM3U\n#EXTINF:10,\n../outside/secret.ts\n#EXT-X-ENDLIST\n")
+    table = pd.read_csv(root / "metadata.csv")
+    table.loc[len(table)] = {**table.iloc[0].to_dict(), "video": "evil.m3u8"}
+    table.to_csv(root / "metadata.csv", index=False)
+    audit = OpenAudit(outside)
+    try:
+        store = featurize(tiny_model, root, tmp_path / "s", GradientConfig(proj_dim=32), progress=False)
+        assert audit.opened() == []
+    finally:
+        audit.close()
+    row = store.index.iloc[-1]
+    assert row["status"] == "error" and "HLS playlist" in row["error"] and store.ok[:-1].all()

@@ -7,6 +7,7 @@ path escaping the folder) and reports them together instead of stopping at the f
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -80,12 +81,34 @@ def metadata_path(root: str | Path) -> Path:
     raise DatasetError(root, [Problem(None, str(root), "no metadata.csv or metadata.jsonl in the folder")])
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read metadata.csv / metadata.jsonl as strings-preserving table."""
+def read_table(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
+    """Read metadata.csv / metadata.jsonl as a strings-preserving table, with a problem for each line
+    that cannot be read (the others are kept, so every bad line is reported at once)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return pd.DataFrame(), [
+            Problem(None, str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")
+        ]
     if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return pd.DataFrame(rows)
-    return pd.read_csv(path, keep_default_na=False, dtype={"video": str, "prompt": str})
+        rows, problems = [], []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(None, f"{path}:{n}", f"not valid JSON ({exc.msg})"))
+                continue
+            if not isinstance(row, dict):
+                problems.append(Problem(None, f"{path}:{n}", "not a JSON object"))
+                continue
+            rows.append(row)
+        return pd.DataFrame(rows), problems
+    try:
+        return pd.read_csv(io.StringIO(text), keep_default_na=False, dtype={"video": str, "prompt": str}), []
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        return pd.DataFrame(), [Problem(None, str(path), f"not a readable CSV table ({str(exc).strip()})")]
 
 
 def scan_dataset(
@@ -101,12 +124,13 @@ def scan_dataset(
     meta = Path(table_path) if table_path is not None else metadata_path(root)
     if not meta.is_file():
         return Dataset(root, pd.DataFrame(), []), [Problem(None, str(meta), "table not found")]
-    table = read_table(meta)
-    problems: list[Problem] = []
-    for column in ("video", "prompt"):
-        if column not in table.columns:
-            problems.append(Problem(None, str(meta), f"missing required column {column!r}"))
-    if problems:
+    table, problems = read_table(meta)
+    missing = [c for c in ("video", "prompt") if c not in table.columns]
+    if table.empty and not problems:
+        problems.append(Problem(None, str(meta), "no rows: the table lists no clips"))
+    elif not table.empty:
+        problems += [Problem(None, str(meta), f"missing required column {c!r}") for c in missing]
+    if missing or table.empty:
         return Dataset(root, table, []), problems
     clips: list[Clip] = []
     extra_cols = [c for c in table.columns if c not in ("video", "prompt")]

@@ -17,6 +17,16 @@ import numpy as np
 from motive.files import atomic_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+# The demuxers a clip may be read with. FFmpeg's playlist and list demuxers (hls, concat, ...) open the
+# files a clip names, anywhere on disk or on the network, and image2 expands file-name patterns: a
+# dataset must never make us read outside its folder. Only local files are opened, too.
+DEMUXERS = (
+    "mov", "mp4", "matroska", "webm", "avi", "gif", "mpegts", "flv", "asf", "ogg", "mpeg", "m4v",
+    "h264", "hevc", "ivf", "nut", "mxf", "dv", "apng", "yuv4mpegpipe",
+)  # fmt: skip
+OPEN_OPTIONS = {"format_whitelist": ",".join(DEMUXERS), "protocol_whitelist": "file"}
+# First bytes of the text formats that name other files, for a clear refusal.
+_LISTS = {b"#EXTM3U": "an HLS playlist", b"ffconcat": "an FFmpeg concat list"}
 DEFAULT_FRAMES_FPS = 16.0  # frame folders carry no rate; this is what we assume and record
 
 
@@ -66,8 +76,13 @@ def read_video(
         raise VideoError(path, "file not found")
     if path.is_dir():
         return _read_frame_folder(path, max_frames, frames_fps)
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    for magic, what in _LISTS.items():
+        if head.lstrip().startswith(magic):
+            raise VideoError(path, f"{what}, which refers to other files: refused")
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options=OPEN_OPTIONS) as container:
             if not container.streams.video:
                 raise VideoError(path, "no video stream")
             stream = container.streams.video[0]
@@ -83,6 +98,8 @@ def read_video(
                     break
     except VideoError:
         raise
+    except av.ArgumentError as exc:  # the demuxer FFmpeg detected is not one of DEMUXERS
+        raise VideoError(path, f"not a video container Motive reads ({exc})") from exc
     except (av.FFmpegError, OSError, ValueError) as exc:  # PyAV raises subclasses of these
         raise VideoError(path, f"cannot decode: {exc}") from exc
     if not frames:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from motive.data.video import write_video
 from motive.files import atomic_path
-from motive.parallel import forkserver_context
+from motive.parallel import exit_with_parent, forkserver_context
 
 MOTIONS = (
     "bounce",
@@ -401,7 +401,9 @@ def write_split(
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     bar = tqdm(total=len(jobs), desc=f"world/{split}", disable=not progress, leave=False)
     if workers > 1 and len(jobs) >= PARALLEL_MIN_CLIPS:
-        with ProcessPoolExecutor(workers, mp_context=forkserver_context()) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=forkserver_context(), initializer=exit_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             for _ in pool.map(_write_clip, jobs, chunksize=8):
                 bar.update(1)
     else:

@@ -263,8 +263,11 @@ class VideoModel:
 
 
 def _fingerprint(module: torch.nn.Module) -> str:
-    """sha256 over a module's config and weights (first 20 hex digits)."""
-    digest = hashlib.sha256(json.dumps(dict(module.config), sort_keys=True, default=str).encode())
+    """sha256 over a module's config and weights (first 20 hex digits). The config's private keys
+    (where it was loaded from, the diffusers version, ...) are left out, except the class name: a
+    copy of a model folder, or the same model loaded by another path, is the same model."""
+    config = {k: v for k, v in dict(module.config).items() if not k.startswith("_") or k == "_class_name"}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     for name, p in module.state_dict().items():
         digest.update(name.encode())
         digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())

@@ -8,6 +8,7 @@ rank to finish merges. See docs/formats.md "Feature store" for the files and the
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from motive.inputs import ClipInputs, cache_dir, cache_file, default_target, enc
 from motive.models.wan import VideoModel, model_fingerprint, vae_fingerprint
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig
-from motive.parallel import forkserver_context, single_threaded
+from motive.parallel import forkserver_context, worker_setup
 from motive.store.format import (
     META,
     PLAN,
@@ -65,8 +66,8 @@ class _ChunkData(torch.utils.data.Dataset):
         return [prepare_clip(c, *self.args) for c in self.chunks[k]]
 
 
-def _worker_init(_: int) -> None:
-    single_threaded()  # one core per worker; the model keeps the rest
+def _worker_init(parent: int, _: int) -> None:
+    worker_setup(parent)  # one core per worker (the model keeps the rest); exits with the main process
 
 
 def _as_is(x):
@@ -217,7 +218,7 @@ def _featurize_rank(
         batch_size=None,
         num_workers=workers if todo else 0,
         collate_fn=_as_is,
-        worker_init_fn=_worker_init,
+        worker_init_fn=functools.partial(_worker_init, os.getpid()),
         multiprocessing_context=forkserver_context() if workers and todo else None,
         prefetch_factor=2 if workers and todo else None,
     )

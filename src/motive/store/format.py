@@ -1,6 +1,6 @@
 """What a feature store is: its files, its identity, its reader, and when two stores are comparable.
 
-A finished store (format 2, docs/formats.md "Feature store") is a folder with ``meta.json`` (the
+A finished store (format 3, docs/formats.md "Feature store") is a folder with ``meta.json`` (the
 settings that define a feature, the dataset's fingerprint and the shard list; written last, so its
 presence marks the store finished), float32 shards ``shard-RRRRR-of-WWWWW.npy`` of unit vectors
 ``[n_r, D']`` (memory-mapped on read) and ``index.parquet`` (one row per clip: id, video, prompt,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from motive.data.standardise import StandardiseTarget
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel
 
-FORMAT = 2
+FORMAT = 3  # 3: checksums of meta.json, the index and every shard
 
 
 META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
@@ -117,6 +118,65 @@ def shard_name(rank: int, world: int) -> str:
     return f"shard-{rank:05d}-of-{world:05d}.npy"
 
 
+SHARD_NAME = re.compile(r"shard-\d{5}-of-\d{5}\.npy")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 16 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while piece := fh.read(1 << 24):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def meta_checksum(meta: dict) -> str:
+    """sha256 over every key of a store's meta except ``checksum`` itself (canonical JSON)."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def read_meta(path: Path) -> dict:
+    """The verified meta of the finished store at ``path``: valid JSON of this format, its checksum
+    intact, every shard a plain file name of this store, and the index and shards unchanged since
+    they were written (sha256)."""
+    try:
+        meta = json.loads((path / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path / META}: not valid JSON ({exc}); featurize again") from None
+    if meta.get("format") != FORMAT:
+        raise StoreMismatch(f"{path}: store format {meta.get('format', 1)} is not {FORMAT}; featurize again")
+    if meta.get("checksum") != meta_checksum(meta):
+        raise StoreError(
+            f"{path / META}: checksum mismatch: the file changed after the store was written "
+            "(a setting edited by hand, or corruption); featurize again"
+        )
+    for shard in meta["shards"]:
+        if not SHARD_NAME.fullmatch(str(shard["file"])):
+            raise StoreError(f"{path / META}: shard {shard['file']!r} is not a shard file of this store")
+    for name, expected in [(INDEX, meta["index_sha256"])] + [
+        (s["file"], s["sha256"]) for s in meta["shards"]
+    ]:
+        if not (path / name).is_file():
+            raise StoreError(f"{path / name}: missing")
+        if file_sha256(path / name) != expected:
+            raise StoreError(f"{path / name}: contents do not match their checksum in {META} (corrupted)")
+    return meta
+
+
+def check_rows(path: Path, meta: dict, index: pd.DataFrame, shards: list[np.ndarray]) -> None:
+    """Every clip has one row, and every row points inside its shard's vectors."""
+    d = meta["projection"]["d_out"]
+    if index["id"].tolist() != list(range(meta["dataset"]["clips"])):
+        raise StoreError(f"{path / INDEX}: the clip ids are not 0..{meta['dataset']['clips'] - 1}")
+    for s, shard in enumerate(shards):
+        rows = index.loc[index["shard"] == s, "row"].to_numpy()
+        if shard.dtype != np.float32 or shard.ndim != 2 or shard.shape[1] != d:
+            raise StoreError(f"{path / meta['shards'][s]['file']}: not float32 vectors of dimension {d}")
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(shard) or len(set(rows)) != len(rows)):
+            raise StoreError(f"{path / INDEX}: rows of shard {s} point outside its {len(shard)} vectors")
+
+
 @dataclass
 class Store:
     """A finished feature store (vectors are read from the memory-mapped shards)."""
@@ -128,6 +188,8 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
+        """Open a finished store, verifying it first (``verify``): a changed, corrupted or foreign
+        file is refused with a ``StoreError`` that names it."""
         path = Path(path)
         if not (path / META).is_file():
             hint = (
@@ -136,13 +198,11 @@ class Store:
                 else ""
             )
             raise FileNotFoundError(f"{path}: not a finished feature store (no {META}){hint}")
-        meta = json.loads((path / META).read_text())
-        if meta.get("format") != FORMAT:
-            raise StoreMismatch(
-                f"{path}: store format {meta.get('format', 1)} is not {FORMAT}; featurize again"
-            )
-        shards = [np.load(path / s["file"], mmap_mode="r") for s in meta["shards"]]
-        return cls(path, meta, pd.read_parquet(path / INDEX), shards)
+        meta = read_meta(path)
+        index = pd.read_parquet(path / INDEX)
+        shards = [np.load(path / s["file"], mmap_mode="r", allow_pickle=False) for s in meta["shards"]]
+        check_rows(path, meta, index, shards)
+        return cls(path, meta, index, shards)
 
     @property
     def vectors(self) -> np.ndarray:

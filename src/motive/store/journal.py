@@ -24,7 +24,19 @@ import numpy as np
 import pandas as pd
 
 from motive.files import atomic_path, write_text_atomic
-from motive.store.format import FORMAT, INDEX, META, PLAN, WORK, Store, StoreError, StoreLocked, shard_name
+from motive.store.format import (
+    FORMAT,
+    INDEX,
+    META,
+    PLAN,
+    WORK,
+    Store,
+    StoreError,
+    StoreLocked,
+    file_sha256,
+    meta_checksum,
+    shard_name,
+)
 
 
 @dataclass(frozen=True)
@@ -160,10 +172,17 @@ def merge(path: str | Path) -> Store:
         with atomic_path(path / INDEX) as tmp:
             index.reset_index(drop=True).to_parquet(tmp, index=False)
         shards = [
-            {"file": shard_name(r, world), "clips": int((index["shard"] == r).sum())} for r in range(world)
+            {
+                "file": shard_name(r, world),
+                "clips": int((index["shard"] == r).sum()),
+                "sha256": file_sha256(path / shard_name(r, world)),
+            }
+            for r in range(world)
         ]
         meta = {k: v for k, v in plan.items() if k != "layout"}
-        write_text_atomic(path / META, json.dumps({**meta, "format": FORMAT, "shards": shards}, indent=2))
+        meta.update(format=FORMAT, shards=shards, index_sha256=file_sha256(path / INDEX))
+        meta["checksum"] = meta_checksum(meta)
+        write_text_atomic(path / META, json.dumps(meta, indent=2))
     shutil.rmtree(work)
     return Store.open(path)
 
