@@ -106,3 +106,28 @@ def test_strides_from_a_pipeline_folder(tmp_path):
         json.dumps({"scale_factor_spatial": 4, "scale_factor_temporal": 4})
     )
     assert strides_from_model(tmp_path) == (4, 4)
+
+
+def test_a_playlist_among_the_inputs_is_an_error_row_and_nothing_outside_is_read(tmp_path):
+    from tests.audit import OpenAudit
+
+    outside, ds = tmp_path / "outside", tmp_path / "ds"
+    outside.mkdir()
+    ds.mkdir()
+    write_video(outside / "secret.ts", np.zeros((9, 32, 32, 3), np.uint8), 8.0)
+    write_video(ds / "good.mp4", np.zeros((9, 32, 32, 3), np.uint8), 8.0)
+    (ds / "evil.m3u8").write_text("#EXTM3U\n#EXTINF:10,\n../outside/secret.ts\n#EXT-X-ENDLIST\n")
+    pd.DataFrame({"video": ["good.mp4", "evil.m3u8"], "prompt": ["a", "b"]}).to_csv(
+        ds / "metadata.csv", index=False
+    )
+    audit = OpenAudit(outside)
+    try:
+        table = run_motion(
+            [ds], tmp_path / "out", options=RunOptions(preview=False), workers=1, progress=False
+        )
+        assert audit.opened() == []
+    finally:
+        audit.close()
+    rows = table.set_index("id")
+    assert rows.loc["good", "status"] == "ok"
+    assert rows.loc["evil", "status"] == "error" and "HLS playlist" in rows.loc["evil", "error"]
