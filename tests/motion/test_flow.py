@@ -89,7 +89,7 @@ def test_flo_round_trip(tmp_path):
 @pytest.mark.parametrize("case", list(FLOW_CASES))
 def test_default_backend_meets_the_reference_epe(case):
     """The default back-end at the pair's own resolution matches or beats plain DIS-medium's EPE
-    (measured by the issue's author) within 10%, on every flow-GT case of ../shared/data."""
+    (measured once as the reference) within 10%, on every flow-GT case of ../shared/data."""
     a, b, gt = load_flow_case(shared_data(), case)
     default = MaskConfig()
     est = get_flow(default.flow, default.preset)(a, b)
