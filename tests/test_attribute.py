@@ -73,3 +73,24 @@ def test_mask_similarity_scores_an_unreadable_clip_as_zero_and_goes_on(tiny_mode
             AttributionConfig(method="mask_similarity"),
         )
     assert np.all(result["scores"][2] == 0) and np.any(result["scores"][3] != 0)
+
+
+def test_store_scores_equal_the_plain_cosine_and_a_query_store_is_reused(
+    tiny_model, mini_world, pool_store, tmp_path
+):
+    from motive.scoring import unit_scores
+
+    queries = load_dataset(mini_world / "query")
+    scores, _ = method_scores("motive", tiny_model, pool_store, queries, tmp_path / "q")
+    qstore = featurize(
+        tiny_model, mini_world / "query", tmp_path / "q", GradientConfig.from_meta(pool_store.meta)
+    )
+    reference = cosine_scores(np.asarray(pool_store.vectors), np.asarray(qstore.vectors))  # float64 path
+    np.testing.assert_allclose(scores, reference, atol=2e-6)
+    np.testing.assert_allclose(unit_scores(pool_store.vectors, qstore.vectors, chunk=3), reference, atol=2e-6)
+    # the query store itself as the queries: no model, no gradient, the same selection
+    first = attribute(tiny_model, pool_store.path, mini_world / "query", tmp_path / "a", progress=False)
+    again = attribute(None, pool_store.path, tmp_path / "q", tmp_path / "b", progress=False)
+    np.testing.assert_array_equal(again["scores"], first["scores"])
+    np.testing.assert_array_equal(again["selection"].top, first["selection"].top)
+    assert not (tmp_path / "b" / "query_store").exists()

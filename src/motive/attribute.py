@@ -23,8 +23,8 @@ from motive.data.video import VideoError
 from motive.gradients import GradientConfig
 from motive.inputs import ClipInputs, dataset_inputs
 from motive.models.wan import VideoModel, model_fingerprint
-from motive.scoring import Selection, cosine_scores, majority_vote, mask_similarity, random_scores
-from motive.store import FeaturizeOptions, Store, StoreMismatch, check_compatible, featurize
+from motive.scoring import Selection, majority_vote, mask_similarity, random_scores
+from motive.store import FeaturizeOptions, Store, StoreMismatch, check_compatible, featurize, is_store
 
 METHODS = ("motive", "random", "motion_magnitude", "mask_similarity")
 
@@ -100,31 +100,34 @@ def method_scores(
     model: VideoModel,
     store: Store,
     queries: Dataset,
-    query_store: str | Path | None = None,
+    query_store: Store | str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[np.ndarray, list[str]]:
     """Scores [N, Q] of the store's clips by ``method``, and a name per column.
 
-    ``motive`` featurizes the queries into ``query_store`` with exactly the store's settings (read
-    from its meta.json; a finished query store with those settings is reused) and refuses a model
-    other than the one the store was built with. The query-independent baselines give one column."""
+    ``motive`` scores against ``query_store``: a finished ``Store`` of the queries as is (no
+    gradient is computed), or a folder that the queries are featurized into with exactly the store's
+    settings (read from its meta.json; a finished query store with those settings is reused). Either
+    way a query store built otherwise, or a model other than the store's, is refused. The
+    query-independent baselines give one column."""
     if method == "motive":
         if query_store is None:
-            raise ValueError("method 'motive' needs a folder for the query store")
-        fp = model_fingerprint(model)
-        if fp != store.meta["model"]["fingerprint"]:
+            raise ValueError("method 'motive' needs the query store or a folder for it")
+        if model is not None and (fp := model_fingerprint(model)) != store.meta["model"]["fingerprint"]:
             raise StoreMismatch(
                 f"{store.path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})"
             )
-        config = GradientConfig.from_meta(store.meta)
-        target = StandardiseTarget(**store.meta["standardise"])
-        options = FeaturizeOptions(overwrite=True)
-        qstore = featurize(model, queries.root, query_store, config, target, options, progress)
+        qstore = query_store
+        if not isinstance(qstore, Store):
+            if model is None:
+                raise ValueError("featurizing the queries needs the model")
+            config = GradientConfig.from_meta(store.meta)
+            target = StandardiseTarget(**store.meta["standardise"])
+            options = FeaturizeOptions(overwrite=True)
+            qstore = featurize(model, queries.root, query_store, config, target, options, progress)
         check_compatible(store.meta, qstore.meta, "query store")
-        return cosine_scores(np.asarray(store.vectors), np.asarray(qstore.vectors)), [
-            c.relpath for c in queries
-        ]
+        return store.scores(qstore.vectors), qstore.index["video"].tolist()
     if method == "random":
         return random_scores(len(store.index), seed), ["random"]
     if method == "motion_magnitude":
@@ -145,20 +148,27 @@ def attribute(
     config: AttributionConfig | None = None,
     progress: bool = True,
 ) -> dict:
-    """Score the store's clips against the query dataset with ``config.method`` and write the selection
-    (scores.parquet, selection.csv, bottom.csv, ranking.csv, attribution.json) into ``out``."""
+    """Score the store's clips against ``queries`` with ``config.method`` and write the selection
+    (scores.parquet, selection.csv, bottom.csv, ranking.csv, attribution.json) into ``out``.
+
+    ``queries`` is a dataset folder of query clips, or a finished feature store of them (built with
+    the same settings), which a second attribution with the same queries reuses at no gradient cost;
+    ``model`` may then be None for every method but ``mask_similarity``."""
     config = config or AttributionConfig()
     out = Path(out)
     store = Store.open(store_path)
     train = load_dataset(store.meta["data"])
-    query_set = load_dataset(queries)
+    query_store: Store | Path = out / "query_store"
+    if is_store(queries):
+        query_store = Store.open(queries)
+        query_set = load_dataset(query_store.meta["data"])
+    else:
+        query_set = load_dataset(queries)
     if len(train) != len(store.index):
         raise StoreMismatch(
             f"{store_path}: the dataset at {store.meta['data']} changed since the store was written"
         )
-    scores, names = method_scores(
-        config.method, model, store, query_set, out / "query_store", config.seed, progress
-    )
+    scores, names = method_scores(config.method, model, store, query_set, query_store, config.seed, progress)
     extra: dict = {"store": str(store_path), "queries": str(queries)}
     if config.method == "motive":
         extra["use_mask"] = store.meta["gradient"]["use_mask"]

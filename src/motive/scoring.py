@@ -26,6 +26,22 @@ def cosine_scores(train: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return (unit(train) @ unit(queries).T).astype(np.float32)
 
 
+CHUNK_ROWS = 1 << 16  # stored rows per matrix product: 128 MiB of float32 at D' = 512
+
+
+def unit_scores(vectors: np.ndarray, queries: np.ndarray, chunk: int = CHUNK_ROWS) -> np.ndarray:
+    """Cosine scores of stored rows that are unit already (or zero, for failed clips) against queries:
+    [N, D'] (a memory-mapped shard) × [Q, D'] → [N, Q] float32. Only the queries are normalised, and the
+    stored rows are read ``chunk`` at a time, so memory beyond the result stays flat in N."""
+    q = np.asarray(queries, dtype=np.float32)
+    norms = np.linalg.norm(q, axis=1, keepdims=True)
+    q_t = np.ascontiguousarray(np.divide(q, norms, out=np.zeros_like(q), where=norms > 0).T)  # [D', Q]
+    out = np.empty((len(vectors), q.shape[0]), np.float32)
+    for start in range(0, len(vectors), chunk):
+        out[start : start + chunk] = np.asarray(vectors[start : start + chunk], dtype=np.float32) @ q_t
+    return out
+
+
 @dataclass
 class Selection:
     """Result of voting: per-clip votes and mean score, the full ranking, and the kept top/bottom."""

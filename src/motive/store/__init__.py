@@ -16,6 +16,7 @@ from motive.store.format import (
     check_compatible,
     compat_diffs,
     dataset_fingerprint,
+    is_store,
     remove_store,
 )
 from motive.store.journal import Ranks, info, merge
@@ -35,6 +36,7 @@ __all__ = [
     "default_workers",
     "featurize",
     "info",
+    "is_store",
     "merge",
     "remove_store",
 ]

@@ -25,6 +25,7 @@ from motive.data.dataset import Clip, Dataset
 from motive.data.standardise import StandardiseTarget
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.models.wan import VideoModel
+from motive.scoring import unit_scores
 
 FORMAT = 3  # 3: checksums of meta.json, the index and every shard
 
@@ -215,10 +216,25 @@ class Store:
             self._vectors = out
         return self._vectors
 
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """Cosine scores [N, Q] of every clip (in clip order) against query vectors [Q, D'], read shard
+        by shard from the memory-mapped files (``motive.scoring.unit_scores``): the stored rows are
+        unit, so nothing is re-normalised, and no [N, D'] copy is made."""
+        out = np.zeros((len(self.index), len(queries)), np.float32)
+        for s, shard in enumerate(self.shards):
+            rows = self.index[self.index["shard"] == s]
+            out[rows["id"].to_numpy()] = unit_scores(shard, queries)[rows["row"].to_numpy()]
+        return out
+
     @property
     def ok(self) -> np.ndarray:
         """Boolean mask of clips whose feature was computed."""
         return (self.index["status"] == "ok").to_numpy()
+
+
+def is_store(path: str | Path) -> bool:
+    """Whether ``path`` holds a finished feature store (its ``meta.json``)."""
+    return (Path(path) / META).is_file()
 
 
 def remove_store(path: str | Path) -> None:
