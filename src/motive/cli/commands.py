@@ -280,7 +280,11 @@ def options_store(p: argparse.ArgumentParser) -> None:
 def options_attribute(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="the model the store was built with")
     p.add_argument("--store", required=True, help="feature store of the training clips")
-    p.add_argument("--queries", required=True, help="dataset folder of query clips")
+    p.add_argument(
+        "--queries",
+        required=True,
+        help="dataset folder of query clips, or a feature store of them (reused: no gradients computed)",
+    )
     p.add_argument("--out", required=True, help="output folder (scores.parquet, selection.csv, bottom.csv)")
     add_options(p, AttributionConfig)
     _finish(p, _cmd_attribute, device=True)
