@@ -9,6 +9,7 @@ SUBCOMMANDS = [
     "pretrain",
     "featurize",
     "store",
+    "queries",
     "attribute",
     "finetune",
     "evaluate",

@@ -18,6 +18,7 @@ COMMANDS = {
     "pretrain": "pretrain the tiny Wan demo model on a dataset (the world's base split)",
     "featurize": "per-clip projected gradients of a dataset into a feature store",
     "store": "inspect a feature store, or merge the shards of a multi-job run",
+    "queries": "generate query clips from motion prompts with your model (a dataset folder to screen)",
     "attribute": "score a feature store against query clips and select the top clips",
     "finetune": "fully fine-tune the transformer on a selection (or a whole dataset)",
     "evaluate": "held-out motion-weighted loss and dynamic degree of one or more models",

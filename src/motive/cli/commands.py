@@ -21,6 +21,7 @@ from motive.finetune import FinetuneConfig
 from motive.gradients import GradientConfig
 from motive.motion.export import RunOptions
 from motive.motion.mask import MaskConfig
+from motive.queries import QueriesConfig
 from motive.store import FeaturizeOptions
 
 
@@ -140,6 +141,19 @@ def _cmd_store(args: argparse.Namespace) -> int:
         return 0
     for key, value in summary.items():
         print(f"{key:>15}: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
+    return 0
+
+
+def _cmd_queries(args: argparse.Namespace) -> int:
+    from motive.queries import generate_queries
+
+    table = generate_queries(
+        _load_model(args.model, args.device), from_args(QueriesConfig(), args), args.out, not args.quiet
+    )
+    print(
+        f"{args.out}: {len(table)} query clips, contact sheets in {Path(args.out) / 'sheets'}; set keep=0 in "
+        "metadata.csv for clips that do not show the motion, then `motive attribute --queries` this folder"
+    )
     return 0
 
 
@@ -275,6 +289,13 @@ def options_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", help="feature store folder")
     p.add_argument("--json", action="store_true", help="info as JSON")
     p.set_defaults(func=_cmd_store)
+
+
+def options_queries(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="the model to generate with (the one you attribute)")
+    p.add_argument("--out", required=True, help="dataset folder to write (queries/, sheets/, metadata.csv)")
+    add_options(p, QueriesConfig)
+    _finish(p, _cmd_queries, device=True)
 
 
 def options_attribute(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 This is the DiffSynth-Studio convention users already have. Paths are relative to the folder and must
 stay inside it. A scan collects every problem (missing file, undecodable, zero frames, missing prompt,
-path escaping the folder) and reports them together instead of stopping at the first.
+path escaping the folder) and reports them together instead of stopping at the first. An optional
+``keep`` column drops the rows where it is 0/false/no (e.g. generated queries that were screened out).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from motive.data.video import VideoError, read_video
 
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+DROPPED = {"0", "false", "no", "n", "0.0"}  # values of an optional ``keep`` column that leave a row out
 
 
 @dataclass
@@ -134,6 +136,8 @@ def scan_dataset(
         return Dataset(root, table, []), problems
     clips: list[Clip] = []
     extra_cols = [c for c in table.columns if c not in ("video", "prompt")]
+    if "keep" in table.columns:  # rows the user dropped are left out (row numbers stay the file's)
+        table = table[~table["keep"].astype(str).str.strip().str.lower().isin(DROPPED)]
     for i, row in table.iterrows():
         rel = str(row["video"]).strip()
         prompt = row["prompt"]

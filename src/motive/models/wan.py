@@ -242,14 +242,16 @@ class VideoModel:
         frames: int | None = None,
         height: int | None = None,
         width: int | None = None,
+        negative_prompt: str = "",
     ) -> np.ndarray:
-        """Sample videos with ``WanPipeline``; returns uint8 ``[B, F, H, W, 3]``."""
+        """Sample videos with ``WanPipeline``; returns uint8 ``[B, F, H, W, 3]``. ``negative_prompt``
+        is used with classifier-free guidance (``guidance`` > 1)."""
         s = self.settings
         generator = torch.Generator("cpu").manual_seed(seed)
         with self.vae_channels_last():
             out = self.pipe(
                 prompt=prompts,
-                negative_prompt=[""] * len(prompts) if guidance > 1.0 else None,
+                negative_prompt=[negative_prompt] * len(prompts) if guidance > 1.0 else None,
                 height=height or s.height,
                 width=width or s.width,
                 num_frames=frames or s.frames,

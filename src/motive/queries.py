@@ -1,0 +1,107 @@
+"""``motive queries``: query clips generated from motion prompts with the user's own model.
+
+The paper generated its query videos from motion prompts ("a ball bouncing", "floating"). This writes
+such clips as an ordinary dataset folder (``queries/NNNN.mp4`` + ``metadata.csv`` with ``video``,
+``prompt``, ``seed``, ``keep`` and every other column of the prompts file, e.g. ``motion``), and for
+each clip a contact sheet (frames with the motion mask over them) to screen it. Set ``keep`` to 0 for
+a clip that does not show the motion, and ``attribute`` skips it. Clips from any other generator fit
+the same folder. Rerunning with the same settings and seed gives the same clips; finished clips are
+not generated again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from motive.data.dataset import read_table
+from motive.data.video import write_video
+from motive.files import atomic_path, write_text_atomic
+from motive.models.wan import VideoModel
+from motive.motion.mask import MaskConfig, compute_motion
+from motive.motion.preview import contact_sheet, write_contact_sheet
+
+
+@dataclass
+class QueriesConfig:
+    """How query clips are generated; saved as ``queries.json`` beside them."""
+
+    prompts: str = field(
+        default="",
+        metadata={"help": "CSV or JSONL with a 'prompt' column (other columns are kept)", "required": True},
+    )
+    per_prompt: int = field(
+        default=5, metadata={"help": "clips generated per prompt (the paper: 5 per motion)"}
+    )
+    steps: int = field(default=50, metadata={"help": "sampling steps"})
+    guidance: float = field(default=5.0, metadata={"help": "classifier-free guidance scale (1 = off)"})
+    negative_prompt: str = field(default="", metadata={"help": "negative prompt used with guidance"})
+    seed: int = field(default=0, metadata={"help": "seed of the first clip; clip k uses seed + k"})
+
+    def __post_init__(self) -> None:
+        if self.per_prompt < 1 or self.steps < 1:
+            raise ValueError("per_prompt and steps must be at least 1")
+
+
+def read_prompts(path: str | Path) -> pd.DataFrame:
+    """The prompts table (csv or jsonl, like a dataset's metadata); one row per prompt."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: prompts file not found")
+    table, problems = read_table(path)
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    if "prompt" not in table.columns or table.empty:
+        raise ValueError(f"{path}: needs a 'prompt' column and at least one row")
+    if (table["prompt"].astype(str).str.strip() == "").any():
+        raise ValueError(f"{path}: a row has an empty prompt")
+    return table
+
+
+def generate_queries(
+    model: VideoModel, config: QueriesConfig, out: str | Path, progress: bool = True
+) -> pd.DataFrame:
+    """Generate ``config.per_prompt`` clips per prompt into the dataset folder ``out``; returns its
+    metadata table (also written, last, as ``metadata.csv``)."""
+    out = Path(out)
+    (out / "queries").mkdir(parents=True, exist_ok=True)
+    (out / "sheets").mkdir(exist_ok=True)
+    prompts = read_prompts(config.prompts)
+    settings = {**asdict(config), "model": model.source}
+    old = out / "queries.json"
+    if old.is_file() and json.loads(old.read_text()) != settings:
+        raise ValueError(f"{out} holds queries generated with other settings; choose another folder")
+    write_text_atomic(old, json.dumps(settings, indent=2))
+    kept = {}  # the user's own keep decisions survive a rerun
+    if (out / "metadata.csv").is_file():
+        previous = pd.read_csv(out / "metadata.csv")
+        if {"video", "keep"} <= set(previous.columns):
+            kept = dict(zip(previous["video"], previous["keep"]))
+    rows = []
+    jobs = [row for _, row in prompts.iterrows() for _ in range(config.per_prompt)]  # clip n: row, seed + n
+    for n, row in enumerate(tqdm(jobs, desc="queries", disable=not progress)):
+        video = f"queries/{n:04d}.mp4"
+        seed = config.seed + n
+        if not (out / video).is_file():
+            clip = model.generate(
+                [str(row["prompt"])],
+                config.steps,
+                config.guidance,
+                seed,
+                negative_prompt=config.negative_prompt,
+            )[0]  # [F, H, W, 3]
+            motion = compute_motion(clip, MaskConfig())
+            title = f"{n:04d} seed {seed}: {row['prompt']} (mean flow {motion.mean_flow:.2f} px)"
+            sheet = contact_sheet(clip, motion.raw_weights, None, motion.stats["cuts"], title)
+            write_contact_sheet(out / "sheets" / f"{n:04d}.png", sheet)
+            write_video(out / video, clip, model.settings.fps)  # written last: the clip is finished
+        rows.append({**row.to_dict(), "video": video, "seed": seed, "keep": kept.get(video, 1)})
+    table = pd.DataFrame(rows)
+    table = table[["video", "prompt", *[c for c in table.columns if c not in ("video", "prompt")]]]
+    with atomic_path(out / "metadata.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table
