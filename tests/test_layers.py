@@ -23,7 +23,7 @@ LAYERS = [
     ["motive.store.format"],
     ["motive.store.journal"],
     ["motive.store.featurize", "motive.store"],
-    ["motive.attribute", "motive.finetune", "motive.evaluate", "motive.queries"],
+    ["motive.attribute", "motive.finetune", "motive.evaluate", "motive.queries", "motive.report"],
     ["motive.demo"],
     ["motive.cli", "motive.__main__"],
 ]

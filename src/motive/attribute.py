@@ -23,6 +23,7 @@ from motive.data.video import VideoError
 from motive.gradients import GradientConfig
 from motive.inputs import ClipInputs, dataset_inputs
 from motive.models.wan import VideoModel, model_fingerprint
+from motive.report import write_report
 from motive.scoring import Selection, majority_vote, mask_similarity, random_scores
 from motive.store import FeaturizeOptions, Store, StoreMismatch, check_compatible, featurize, is_store
 
@@ -37,6 +38,7 @@ class AttributionConfig:
     percentile: float = field(default=90.0, metadata={"help": "per-query vote threshold percentile τ_q"})
     fraction: float = field(default=0.1, metadata={"help": "share of the pool to select"})
     seed: int = field(default=0, metadata={"help": "seed of the random baseline"})
+    report: bool = field(default=True, metadata={"help": "do not write the HTML report (report/index.html)"})
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -174,4 +176,6 @@ def attribute(
         extra["use_mask"] = store.meta["gradient"]["use_mask"]
     selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok)
     paths = write_selection(out, train.table, scores, names, selection, config, extra)
+    if config.report:
+        paths["report"] = write_report(out)
     return {"selection": selection, "scores": scores, "paths": paths, "train": train, "queries": query_set}

@@ -11,6 +11,7 @@ SUBCOMMANDS = [
     "store",
     "queries",
     "attribute",
+    "report",
     "finetune",
     "evaluate",
     "demo",

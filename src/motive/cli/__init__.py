@@ -20,6 +20,7 @@ COMMANDS = {
     "store": "inspect a feature store, or merge the shards of a multi-job run",
     "queries": "generate query clips from motion prompts with your model (a dataset folder to screen)",
     "attribute": "score a feature store against query clips and select the top clips",
+    "report": "write (again) the HTML report of an attribution folder",
     "finetune": "fully fine-tune the transformer on a selection (or a whole dataset)",
     "evaluate": "held-out motion-weighted loss and dynamic degree of one or more models",
     "demo": "run the whole pipeline on the built-in motion world and tiny model",

@@ -22,6 +22,7 @@ from motive.gradients import GradientConfig
 from motive.motion.export import RunOptions
 from motive.motion.mask import MaskConfig
 from motive.queries import QueriesConfig
+from motive.report import ReportConfig
 from motive.store import FeaturizeOptions
 
 
@@ -166,6 +167,15 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     sel = result["selection"]
     print(f"selected {len(sel.top)} of {len(result['train'])} clips -> {result['paths']['selection']}")
     print(f"scores -> {result['paths']['scores']}; negative influence -> {result['paths']['bottom']}")
+    if "report" in result["paths"]:
+        print(f"report -> {result['paths']['report']}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from motive.report import write_report
+
+    print(f"report -> {write_report(args.attribution, from_args(ReportConfig(), args))}")
     return 0
 
 
@@ -309,6 +319,12 @@ def options_attribute(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (scores.parquet, selection.csv, bottom.csv)")
     add_options(p, AttributionConfig)
     _finish(p, _cmd_attribute, device=True)
+
+
+def options_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("attribution", help="folder written by `motive attribute`")
+    add_options(p, ReportConfig)
+    _finish(p, _cmd_report)
 
 
 def options_finetune(p: argparse.ArgumentParser) -> None:
