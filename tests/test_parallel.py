@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from motive.parallel import Processes
+from tests.audit import alive
 
 
 def test_worker_processes_are_single_threaded_and_separate():
@@ -46,22 +47,13 @@ def test_workers_and_fork_server_end_when_the_main_process_is_killed(tmp_path):
     (tmp_path / "main.py").write_text(script)
     main = subprocess.Popen([sys.executable, str(tmp_path / "main.py")], stdout=subprocess.PIPE, text=True)
     pids = [int(x) for x in main.stdout.readline().split()]
-    assert len(pids) >= 3 and all(_alive(p) for p in pids)
+    assert len(pids) >= 3 and all(alive(p) for p in pids)
     main.send_signal(signal.SIGKILL)
     main.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(p) for p in pids):
+    while time.time() < deadline and any(alive(p) for p in pids):
         time.sleep(0.2)
-    left = [p for p in pids if _alive(p)]
+    left = [p for p in pids if alive(p)]
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, f"still running after the main process was killed: {left}"
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a running (not zombie) process."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
