@@ -39,3 +39,13 @@ def test_mask_similarity():
 def test_empty_selection_rejected():
     with pytest.raises(ValueError):
         majority_vote(np.zeros((3, 1)), valid=np.zeros(3, bool))
+
+
+def test_top_k_is_the_largest_finite_values_largest_first():
+    from motive.scoring import top_k
+
+    values = np.array([0.1, np.nan, 0.9, -np.inf, 0.5, 0.9, 0.3])
+    assert top_k(values, 3).tolist() == [2, 5, 4]
+    assert top_k(values, 10).tolist() == [2, 5, 4, 6, 0]
+    rng = np.random.default_rng(0).standard_normal(10_000)
+    np.testing.assert_array_equal(top_k(rng, 50), np.argsort(-rng, kind="stable")[:50])

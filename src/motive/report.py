@@ -29,6 +29,7 @@ from motive.motion.flow import resize_frames, work_shape
 from motive.motion.mask import MaskConfig, compute_motion
 from motive.motion.preview import overlay
 from motive.parallel import exit_with_parent, forkserver_context
+from motive.scoring import top_k
 from motive.store.format import Store, is_store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -205,9 +206,8 @@ def write_report(attribution: str | Path, config: ReportConfig | None = None) ->
     queries_shown = list(zip(per_query, query_set.clips))[: config.max_queries]
     tops = {}
     for name, _ in queries_shown:
-        col = scores[["video", name]].replace(-np.inf, np.nan).dropna()
-        order = col.sort_values(name, ascending=False, kind="stable")
-        tops[name] = (order.head(config.top_k), order.tail(config.top_k)[::-1])
+        values = scores[name].to_numpy(np.float64)
+        tops[name] = (scores.iloc[top_k(values, config.top_k)], scores.iloc[top_k(-values, config.top_k)])
 
     wanted = [train_root / v for v in selected_rows["video"].head(config.shown)]
     wanted += [train_root / v for v in bottom["video"].head(config.shown)]

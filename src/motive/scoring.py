@@ -72,6 +72,15 @@ def majority_vote(
     return Selection(votes, mean, order, order[:k], order[::-1][:k], tau)
 
 
+def top_k(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest finite ``values`` [N], largest first (``argpartition``: O(N), then a
+    sort of the k)."""
+    idx = np.flatnonzero(np.isfinite(values))
+    if k < len(idx):
+        idx = idx[np.argpartition(-values[idx], k - 1)[:k]]
+    return idx[np.argsort(-values[idx], kind="stable")]
+
+
 def random_scores(n: int, seed: int) -> np.ndarray:
     """Baseline: a random permutation as scores [N, 1]."""
     return np.random.default_rng(seed).random((n, 1))
