@@ -4,6 +4,7 @@ vote expects; the baselines equal their definitions."""
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from motive.attribute import METHODS, AttributionConfig, attribute, method_scores
@@ -11,7 +12,7 @@ from motive.data.dataset import load_dataset
 from motive.gradients import GradientConfig
 from motive.inputs import dataset_inputs
 from motive.scoring import cosine_scores, random_scores
-from motive.store import featurize
+from motive.store import StoreMismatch, featurize
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,9 @@ def test_mask_similarity_scores_an_unreadable_clip_as_zero_and_goes_on(tiny_mode
 
     root = Path(shutil.copytree(mini_world / "query", tmp_path / "pool"))
     broken = load_dataset(root).clips[2].video
+    broken.write_bytes(b"no longer a video")  # an undecodable clip in the pool and its store
     store = featurize(tiny_model, root, tmp_path / "store", GradientConfig(proj_dim=32), progress=False)
-    broken.write_bytes(b"no longer a video")  # breaks after featurizing (the store's row stays ok)
+    assert store.index["status"].tolist()[2] == "error"
     with pytest.warns(UserWarning, match=f"{broken.name}: cannot decode"):
         result = attribute(
             tiny_model,
@@ -94,3 +96,17 @@ def test_store_scores_equal_the_plain_cosine_and_a_query_store_is_reused(
     np.testing.assert_array_equal(again["scores"], first["scores"])
     np.testing.assert_array_equal(again["selection"].top, first["selection"].top)
     assert not (tmp_path / "b" / "query_store").exists()
+
+
+def test_a_dataset_changed_after_featurizing_is_refused(tiny_model, mini_world, pool_store, tmp_path):
+    import shutil
+
+    root = Path(shutil.copytree(mini_world / "query", tmp_path / "pool"))
+    store = featurize(tiny_model, root, tmp_path / "store", GradientConfig(proj_dim=32), progress=False)
+    table = pd.read_csv(root / "metadata.csv")
+    table["prompt"] = table["prompt"][::-1].to_numpy()  # same count, other rows
+    table.to_csv(root / "metadata.csv", index=False)
+    with pytest.raises(StoreMismatch, match="changed since the store was written"):
+        attribute(
+            tiny_model, store.path, mini_world / "query", tmp_path / "a", AttributionConfig(method="random")
+        )

@@ -25,7 +25,15 @@ from motive.inputs import ClipInputs, dataset_inputs
 from motive.models.wan import VideoModel, model_fingerprint
 from motive.report import write_report
 from motive.scoring import Selection, majority_vote, mask_similarity, random_scores
-from motive.store import FeaturizeOptions, Store, StoreMismatch, check_compatible, featurize, is_store
+from motive.store import (
+    FeaturizeOptions,
+    Store,
+    StoreMismatch,
+    check_compatible,
+    dataset_fingerprint,
+    featurize,
+    is_store,
+)
 
 METHODS = ("motive", "random", "motion_magnitude", "mask_similarity")
 
@@ -166,12 +174,12 @@ def attribute(
         query_set = load_dataset(query_store.meta["data"])
     else:
         query_set = load_dataset(queries)
-    if len(train) != len(store.index):
+    if len(train) != len(store.index) or dataset_fingerprint(train) != store.meta["dataset"]["fingerprint"]:
         raise StoreMismatch(
             f"{store_path}: the dataset at {store.meta['data']} changed since the store was written"
         )
     scores, names = method_scores(config.method, model, store, query_set, query_store, config.seed, progress)
-    extra: dict = {"store": str(store_path), "queries": str(queries)}
+    extra: dict = {"store": str(Path(store_path).resolve()), "queries": str(Path(queries).resolve())}
     if config.method == "motive":
         extra["use_mask"] = store.meta["gradient"]["use_mask"]
     selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok)

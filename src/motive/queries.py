@@ -11,6 +11,7 @@ not generated again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,7 +72,8 @@ def generate_queries(
     (out / "queries").mkdir(parents=True, exist_ok=True)
     (out / "sheets").mkdir(exist_ok=True)
     prompts = read_prompts(config.prompts)
-    settings = {**asdict(config), "model": model.source}
+    digest = hashlib.sha256(Path(config.prompts).read_bytes()).hexdigest()  # an edited file is other settings
+    settings = {**asdict(config), "model": model.source, "prompts_sha256": digest}
     old = out / "queries.json"
     if old.is_file() and json.loads(old.read_text()) != settings:
         raise ValueError(f"{out} holds queries generated with other settings; choose another folder")

@@ -164,7 +164,7 @@ def _settings(meta: dict, summary: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _flags(index: pd.DataFrame) -> list[dict]:
+def _flags(index: pd.DataFrame, root: Path, out: Path) -> list[dict]:
     flagged = []
     for _, r in index.iterrows():
         if r["status"] != "ok":
@@ -178,7 +178,9 @@ def _flags(index: pd.DataFrame) -> list[dict]:
             flagged.append((r["video"], "hard cuts", f"at frames {r['cuts']}"))
         if r.get("mean_flow", 1.0) == 0 or r.get("mask_mean", 1.0) == 0:
             flagged.append((r["video"], "no motion", "zero flow: the clip scores 0 against everything"))
-    return [{"video": v, "flag": f, "detail": d} for v, f, d in flagged]
+    return [
+        {"video": v, "flag": f, "detail": d, "href": os.path.relpath(root / v, out)} for v, f, d in flagged
+    ]
 
 
 def write_report(attribution: str | Path, config: ReportConfig | None = None) -> Path:
@@ -199,7 +201,7 @@ def write_report(attribution: str | Path, config: ReportConfig | None = None) ->
     assets = out / "assets"
     assets.mkdir(parents=True, exist_ok=True)
 
-    by_video = ranking.set_index("video")
+    by_video = ranking.drop_duplicates("video").set_index("video")
     selected_rows = ranking.head(summary["selected"])
     per_query = [c for c in scores.columns if c != "video"]
     per_query = per_query if len(per_query) == len(query_set) else []  # a query-independent baseline
@@ -248,7 +250,8 @@ def write_report(attribution: str | Path, config: ReportConfig | None = None) ->
         selected=[clip(v, train_root) for v in selected_rows["video"].head(config.shown)],
         negative=[clip(v, train_root) for v in bottom["video"].head(config.shown)],
         queries=sections,
-        flagged=_flags(store.index),
+        flagged=_flags(store.index, train_root, out),
+        n_queries=len(query_set),
     )
     (out / "index.html").write_text(html)
     return out / "index.html"

@@ -105,3 +105,12 @@ def test_broken_metadata_names_the_file_and_every_bad_line(tmp_path):
     (empty / "metadata.csv").write_text("video,prompt\n")
     with pytest.raises(DatasetError, match="metadata.csv: no rows"):
         load_dataset(empty)
+
+
+def test_keep_column_drops_rows_and_all_dropped_is_an_error(tmp_path):
+    write_video(tmp_path / "a.mp4", np.zeros((5, 16, 16, 3), np.uint8), 8.0)
+    (tmp_path / "metadata.csv").write_text("video,prompt,keep\na.mp4,x,1\na.mp4,y,0\n")
+    assert [c.prompt for c in load_dataset(tmp_path)] == ["x"]
+    (tmp_path / "metadata.csv").write_text("video,prompt,keep\na.mp4,x,0\n")
+    with pytest.raises(DatasetError, match="keep = 0"):
+        load_dataset(tmp_path)

@@ -80,6 +80,6 @@ def from_args(base: Any, args: argparse.Namespace, dest: str = "") -> Any:
         name = dest + f.name
         if "nested" in f.metadata:
             changes[f.name] = from_args(getattr(base, f.name), args, name + ".")
-        elif "help" in f.metadata and hasattr(args, name):
-            changes[f.name] = getattr(args, name)
+        elif "help" in f.metadata and hasattr(args, name) and getattr(args, name) != []:
+            changes[f.name] = getattr(args, name)  # an empty comma list means: the default
     return dataclasses.replace(base, **changes)

@@ -136,8 +136,11 @@ def scan_dataset(
         return Dataset(root, table, []), problems
     clips: list[Clip] = []
     extra_cols = [c for c in table.columns if c not in ("video", "prompt")]
-    if "keep" in table.columns:  # rows the user dropped are left out (row numbers stay the file's)
+    if "keep" in table.columns and not table.empty:  # rows the user dropped are left out (row numbers stay)
         table = table[~table["keep"].astype(str).str.strip().str.lower().isin(DROPPED)]
+        if table.empty:
+            problems.append(Problem(None, str(meta), "every row has keep = 0: no clips left"))
+            return Dataset(root, table, []), problems
     for i, row in table.iterrows():
         rel = str(row["video"]).strip()
         prompt = row["prompt"]
