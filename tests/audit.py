@@ -62,3 +62,20 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+def survivors_of_kill(proc, pids, seconds: float = 15) -> list[int]:
+    """SIGKILL ``proc`` (a ``subprocess.Popen``), wait up to ``seconds`` for ``pids`` to end, then kill
+    and return the ones still running (the test fails on them; nothing is left behind either way)."""
+    import signal
+    import time
+
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    return left

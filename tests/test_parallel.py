@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from motive.parallel import Processes
-from tests.audit import alive
+from tests.audit import alive, survivors_of_kill
 
 
 def test_worker_processes_are_single_threaded_and_separate():
@@ -28,10 +28,8 @@ def test_one_process_runs_jobs_here_and_delivers_errors_through_the_future():
 def test_workers_and_fork_server_end_when_the_main_process_is_killed(tmp_path):
     """kill -9 of the main process must not leave its worker processes (children of the fork server,
     not of the main process), the fork server or the resource tracker behind."""
-    import signal
     import subprocess
     import sys
-    import time
 
     script = (
         "import os, sys, time\n"
@@ -48,12 +46,5 @@ def test_workers_and_fork_server_end_when_the_main_process_is_killed(tmp_path):
     main = subprocess.Popen([sys.executable, str(tmp_path / "main.py")], stdout=subprocess.PIPE, text=True)
     pids = [int(x) for x in main.stdout.readline().split()]
     assert len(pids) >= 3 and all(alive(p) for p in pids)
-    main.send_signal(signal.SIGKILL)
-    main.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.2)
-    left = [p for p in pids if alive(p)]
-    for p in left:
-        os.kill(p, signal.SIGKILL)
+    left = survivors_of_kill(main, pids, seconds=10)
     assert not left, f"still running after the main process was killed: {left}"

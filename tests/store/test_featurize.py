@@ -1,5 +1,4 @@
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +105,11 @@ def test_a_playlist_in_the_dataset_is_an_error_row_and_nothing_outside_is_read(
 
 def test_killing_featurize_leaves_no_worker_fork_server_or_tracker(model_dir, mini_world, tmp_path):
     """kill -9 of a featurize run with data-loading workers: its whole process tree ends with it."""
-    import signal
     import subprocess
     import sys
     import time
 
-    from tests.audit import alive, descendants
+    from tests.audit import descendants, survivors_of_kill
 
     args = ["featurize", "--model", model_dir, "--data", mini_world / "pool", "--out", tmp_path / "s"]
     args += ["--workers", "1", "--batch-size", "1", "--no-cache", "--quiet"]
@@ -122,12 +120,5 @@ def test_killing_featurize_leaves_no_worker_fork_server_or_tracker(model_dir, mi
         tree |= descendants(proc.pid)
         time.sleep(0.05)
     assert len(tree) >= 3, f"the run ended or never started its workers: {tree}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.time() + 15
-    while time.time() < deadline and any(alive(p) for p in tree):
-        time.sleep(0.2)
-    left = [p for p in tree if alive(p)]
-    for p in left:
-        os.kill(p, signal.SIGKILL)
+    left = survivors_of_kill(proc, tree)
     assert not left, f"still running after the main process was killed: {left}"
