@@ -6,6 +6,8 @@ Frames are always ``uint8`` RGB arrays shaped ``[F, H, W, 3]``. Anything FFmpeg 
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import Interpolation
 
 from motive.files import atomic_path
 
@@ -63,6 +66,144 @@ class Video:
         return int(self.frames.shape[2])
 
 
+Decoded = av.VideoFrame | np.ndarray  # a video frame as decoded, or a folder image as read (BGR [H, W, 3])
+
+
+@contextmanager
+def _decode_errors(path: Path) -> Iterator[None]:
+    """Turn FFmpeg's and the OS's errors while reading ``path`` into a ``VideoError`` naming it."""
+    try:
+        yield
+    except VideoError:
+        raise
+    except av.ArgumentError as exc:  # the demuxer FFmpeg detected is not one of DEMUXERS
+        raise VideoError(path, f"not a video container Motive reads ({exc})") from exc
+    except (av.FFmpegError, OSError, ValueError) as exc:  # PyAV raises subclasses of these
+        raise VideoError(path, f"cannot decode: {exc}") from exc
+
+
+class ClipReader:
+    """A clip (video file or folder of frames) decoded one frame at a time, converted to RGB on request.
+
+    A caller that needs only some frames skips the others without converting them and stops iterating
+    after the last one it needs, so a long clip never sits in memory whole. ``decoded`` counts the
+    frames taken from the decoder (folder images read) and ``converted`` the ones turned into RGB.
+    Use as a context manager: the container is closed on exit.
+    """
+
+    def __init__(self, path: str | Path, frames_fps: float = DEFAULT_FRAMES_FPS):
+        self.path = Path(path)
+        self.decoded = 0
+        self.converted = 0
+        self._container: av.container.InputContainer | None = None
+        self._files: list[Path] = []
+        self._first_shape: tuple[int, ...] | None = None  # folder frames must all share it
+        self._frames: Generator[tuple[int, Decoded], None, None] | None = None
+        self.fps = float(frames_fps)
+        # frames the container (or folder listing) states, None if it states none; headers can be wrong
+        self.stated_frames: int | None = None
+        if not self.path.exists():
+            raise VideoError(self.path, "file not found")
+        if self.path.is_dir():
+            self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._files:
+                raise VideoError(self.path, "folder holds no image frames")
+            self.stated_frames = len(self._files)
+            return
+        with open(self.path, "rb") as fh:
+            head = fh.read(64)
+        for magic, what in _LISTS.items():
+            if head.lstrip().startswith(magic):
+                raise VideoError(self.path, f"{what}, which refers to other files: refused")
+        with _decode_errors(self.path):
+            self._container = av.open(str(self.path), options=OPEN_OPTIONS)
+            try:
+                if not self._container.streams.video:
+                    raise VideoError(self.path, "no video stream")
+                self._stream = self._container.streams.video[0]
+                self._stream.thread_type = "AUTO"
+                rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
+            except BaseException:
+                self.close()
+                raise
+        self.fps = float(rate) if rate else DEFAULT_FRAMES_FPS
+        self.stated_frames = int(self._stream.frames) or None
+        # one reformatter for the whole clip: ``frame.to_ndarray(format=...)`` sets up a new colour
+        # converter per frame, slower on small clips (BENCHMARKS.md "Writing and reading the world")
+        self._reformatter = av.video.reformatter.VideoReformatter()
+
+    def __enter__(self) -> ClipReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._frames is not None:  # end a decode left part way before closing its container
+            self._frames.close()
+            self._frames = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __iter__(self) -> Iterator[tuple[int, Decoded]]:
+        """(index, frame) for each frame in order, unconverted; see ``size`` and ``rgb``. Once only."""
+        if self._frames is not None or self.decoded:
+            raise RuntimeError("a ClipReader is iterated once")
+        self._frames = self._decode()
+        return self._frames
+
+    def _decode(self) -> Generator[tuple[int, Decoded], None, None]:
+        if self._container is None:
+            for f in self._files:
+                img = cv2.imread(str(f), cv2.IMREAD_COLOR)  # [H, W, 3] BGR
+                if img is None:
+                    raise VideoError(f, "cannot decode image frame")
+                if self._first_shape is None:
+                    self._first_shape = img.shape
+                elif img.shape != self._first_shape:
+                    raise VideoError(
+                        f, f"frame size {img.shape[:2]} differs from first frame {self._first_shape[:2]}"
+                    )
+                self.decoded += 1
+                yield self.decoded - 1, img
+            return
+        with _decode_errors(self.path):
+            for frame in self._container.decode(self._stream):
+                self.decoded += 1
+                yield self.decoded - 1, frame
+
+    @staticmethod
+    def size(frame: Decoded) -> tuple[int, int]:
+        """(H, W) of a frame, without converting it."""
+        if isinstance(frame, np.ndarray):
+            return int(frame.shape[0]), int(frame.shape[1])
+        return int(frame.height), int(frame.width)
+
+    def rgb(
+        self,
+        frame: Decoded,
+        size: tuple[int, int] | None = None,
+        interpolation: str | Interpolation | None = None,
+    ) -> np.ndarray:
+        """The frame as RGB ``[H, W, 3]`` uint8. ``size`` (H, W) resizes a video frame in the same FFmpeg
+        conversion, with ``interpolation`` (a PyAV ``Interpolation``), so the full-size RGB frame is
+        never made; folder images are already arrays, to be resized by the caller."""
+        if isinstance(frame, np.ndarray):
+            if size is not None:
+                raise ValueError("ClipReader.rgb resizes video frames only, not folder images")
+            self.converted += 1
+            return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        self.converted += 1
+        with _decode_errors(self.path):
+            if size is None:
+                return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+            out = self._reformatter.reformat(
+                frame, format="rgb24", width=size[1], height=size[0], interpolation=interpolation
+            )
+            return out.to_ndarray()
+
+
 def read_video(
     path: str | Path, max_frames: int | None = None, frames_fps: float = DEFAULT_FRAMES_FPS
 ) -> Video:
@@ -71,58 +212,15 @@ def read_video(
     ``max_frames`` stops decoding early (cheap probing of long clips). ``frames_fps`` is the rate
     assumed for frame folders, which carry none.
     """
-    path = Path(path)
-    if not path.exists():
-        raise VideoError(path, "file not found")
-    if path.is_dir():
-        return _read_frame_folder(path, max_frames, frames_fps)
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-    for magic, what in _LISTS.items():
-        if head.lstrip().startswith(magic):
-            raise VideoError(path, f"{what}, which refers to other files: refused")
-    try:
-        with av.open(str(path), options=OPEN_OPTIONS) as container:
-            if not container.streams.video:
-                raise VideoError(path, "no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            frames = []
-            # one reformatter for the whole clip: ``frame.to_ndarray(format=...)`` sets up a new
-            # colour converter per frame, slower on small clips (BENCHMARKS.md "Writing and reading the world")
-            to_rgb = av.video.reformatter.VideoReformatter()
-            for frame in container.decode(stream):
-                frames.append(to_rgb.reformat(frame, format="rgb24").to_ndarray())
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-    except VideoError:
-        raise
-    except av.ArgumentError as exc:  # the demuxer FFmpeg detected is not one of DEMUXERS
-        raise VideoError(path, f"not a video container Motive reads ({exc})") from exc
-    except (av.FFmpegError, OSError, ValueError) as exc:  # PyAV raises subclasses of these
-        raise VideoError(path, f"cannot decode: {exc}") from exc
-    if not frames:
-        raise VideoError(path, "zero frames decoded")
-    fps = float(rate) if rate else DEFAULT_FRAMES_FPS
-    return Video(np.stack(frames), fps, str(path))
-
-
-def _read_frame_folder(path: Path, max_frames: int | None, fps: float) -> Video:
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise VideoError(path, "folder holds no image frames")
-    if max_frames is not None:
-        files = files[:max_frames]
     frames = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise VideoError(f, "cannot decode image frame")
-        if frames and img.shape != frames[0].shape:
-            raise VideoError(f, f"frame size {img.shape[:2]} differs from first frame {frames[0].shape[:2]}")
-        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    return Video(np.stack(frames), fps, str(path))
+    with ClipReader(path, frames_fps) as reader:
+        for _, frame in reader:
+            frames.append(reader.rgb(frame))  # [H, W, 3]
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    if not frames:
+        raise VideoError(reader.path, "zero frames decoded")
+    return Video(np.stack(frames), reader.fps, str(reader.path))  # [F, H, W, 3]
 
 
 def _codec_settings(codec: str, path: Path) -> tuple[str, str, dict[str, str]]:
