@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # lowest first; a name stands for the module and everything inside it
 LAYERS = [
-    ["motive.files", "motive.parallel"],
+    ["motive.files", "motive.parallel", "motive.log"],
     ["motive.data"],
     ["motive.models"],
     ["motive.motion"],

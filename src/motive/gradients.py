@@ -17,14 +17,16 @@ model (the batch's per-sample gradients fit in ``BATCH_BYTES``), ``features`` co
 gradients of a whole batch of clips × noise draws in one vectorised pass (``torch.func.vmap`` over
 ``grad``) and projects them together — the same numbers, faster on small models, where per-call
 overhead rather than arithmetic dominates (BENCHMARKS.md "Vectorised vs streaming featurize").
-``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting); projection
-always accumulates in fp32.
+``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting; the default on
+CUDA) with the weights kept in fp32; projection always accumulates in fp32. The streaming path
+recomputes each transformer block's activations in backward (gradient checkpointing) unless told not
+to: the same gradients, with activation memory of one block instead of all of them.
 """
 
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -34,7 +36,7 @@ from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig
 from motive.projection import Fastfood, StreamingProjector, l2_normalise
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # "auto": bf16 on CUDA, else fp32
 # Largest batch of per-sample flat gradients ``features`` builds (fp32 bytes; about twice that at the
 # peak, while they are concatenated); clips whose gradients would not fit stream one at a time.
 BATCH_BYTES = 2**29
@@ -64,14 +66,17 @@ class GradientConfig:
         default=2**16, metadata={"help": "Fastfood block length (a power of two)"}
     )
     precision: str = field(  # "bf16": autocast for forward/backward; the projection is always fp32
-        default="fp32",
-        metadata={"help": "forward/backward precision (the paper: bf16)", "choices": tuple(PRECISIONS)},
+        default="auto",
+        metadata={
+            "help": "forward/backward precision (the paper: bf16; auto: bf16 on CUDA, else fp32)",
+            "choices": ("auto", *PRECISIONS),
+        },
     )
     mask: MaskConfig = field(default_factory=MaskConfig, metadata={"nested": ""})
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.noise_draws < 1:
             raise ValueError("noise_draws must be ≥ 1")
 
@@ -81,8 +86,13 @@ class GradientConfig:
         return d
 
     def for_model(self, model: VideoModel) -> GradientConfig:
-        """These settings with the mask's latent strides filled in from ``model``."""
-        return replace(self, mask=self.mask.for_model(model.scale_spatial, model.scale_temporal))
+        """These settings with the mask's latent strides filled in from ``model`` and ``auto``
+        precision resolved for its device (what a store records)."""
+        precision = self.precision
+        if precision == "auto":
+            precision = "bf16" if model.device.type == "cuda" else "fp32"
+        mask = self.mask.for_model(model.scale_spatial, model.scale_temporal)
+        return replace(self, mask=mask, precision=precision)
 
     @classmethod
     def from_meta(cls, meta: dict) -> GradientConfig:
@@ -115,11 +125,14 @@ class GradientFeaturizer:
         latent_shape: tuple[int, int, int, int],
         frames: int,
         keep_tables: bool = True,
+        checkpointing: bool = True,
     ):
         """``keep_tables=False`` regenerates the projection's randomness per block instead of keeping
-        5 bytes per parameter (same features; memory flat in model size, slower on CPU)."""
+        5 bytes per parameter (same features; memory flat in model size, slower on CPU).
+        ``checkpointing``: recompute activations in backward on the streaming path (same features)."""
         self.model = model
-        self.config = config
+        self.config = config = config.for_model(model)
+        self.checkpointing = checkpointing and model.transformer._supports_gradient_checkpointing
         self.frames = frames
         self.latent_shape = tuple(latent_shape)
         self.params = model.named_parameters(config.params)
@@ -185,6 +198,21 @@ class GradientFeaturizer:
             for handle in handles:
                 handle.remove()
 
+    def _checkpointing(self):
+        """Gradient checkpointing on the transformer for one backward (when enabled)."""
+        if not self.checkpointing:
+            return nullcontext()
+
+        @contextmanager
+        def on():
+            self.model.transformer.enable_gradient_checkpointing()
+            try:
+                yield
+            finally:
+                self.model.transformer.disable_gradient_checkpointing()
+
+        return on()
+
     def projected_gradient(
         self, h: torch.Tensor, text: torch.Tensor, weight: torch.Tensor | None, draw: int = 0
     ) -> tuple[torch.Tensor, float]:
@@ -192,7 +220,7 @@ class GradientFeaturizer:
         for _, p in self.params:
             p.grad = None
         self.stream.reset()
-        with self._hooks():
+        with self._hooks(), self._checkpointing():
             self.loss(h, text, weight, draw).backward()
         return self.stream.result(), self.stream.sq_norm**0.5
 

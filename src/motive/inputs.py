@@ -2,10 +2,16 @@
 
 Every stage that needs a clip as the model sees it (featurizing, attributing by mask similarity,
 fine-tuning, evaluating) goes through here, so all of them see the same frames, mask and latent.
-``prepare_clip`` is the CPU half (runs in data-loading worker processes); ``encode_prepared`` the
-model half (one VAE batch). A clip's inputs are cached under ``cache_dir()/inputs``, keyed by the
-clip file (path, size, modification time), the VAE's fingerprint, the target format and the mask
-settings, so a changed clip, VAE or setting is never served stale inputs.
+``prepare_clip`` is the CPU half (runs in data-loading worker processes; it decodes only the frames
+the target needs, resized as they are decoded); ``encode_prepared`` the model half (the VAE, one clip
+per call, so its memory does not grow with the batch). A clip's inputs are cached — in a store's
+``cache/inputs`` folder when featurizing, else under ``cache_dir()/inputs`` — keyed by the clip file
+(path, size, modification time), the VAE's fingerprint, the target format and the mask settings, so a
+changed clip, VAE or setting is never served stale inputs.
+
+Latents are rounded to fp16 (``LATENT_DTYPE``) whether or not they are cached, so a run that reads the
+cache computes exactly what the run that filled it did; a 81×480×832 Wan2.1 latent is then 4.4 MB
+instead of 8.8 MB. Its effect on scores is measured in tests/test_inputs.py and docs/formats.md.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import numpy as np
 import torch
 
 from motive.data.dataset import Clip
-from motive.data.standardise import StandardiseTarget, standardise
-from motive.data.video import VideoError, read_video
+from motive.data.standardise import StandardiseTarget, read_standardised
+from motive.data.video import VideoError
 from motive.files import atomic_path
 from motive.models.wan import VideoModel, frames_to_tensor, vae_fingerprint
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 
 MOTION_COLUMNS = ("residual_mean_flow", "camera_only", "uniformity", "cuts")  # per-clip, into the index
+LATENT_DTYPE = torch.float16  # how latents are kept (the model gets them back as fp32)
 
 
 def default_target(model: VideoModel) -> StandardiseTarget:
@@ -48,13 +55,28 @@ class ClipInputs:
 
 
 def cache_dir() -> Path:
+    """The cache of work not tied to a store (``$MOTIVE_CACHE``, else ``~/.cache/motive``)."""
     return Path(os.environ.get("MOTIVE_CACHE", Path.home() / ".cache" / "motive"))
+
+
+def cache_size(folder: Path) -> tuple[int, int]:
+    """(files, bytes) under a cache folder."""
+    files = [f for f in folder.rglob("*") if f.is_file()] if folder.is_dir() else []
+    return len(files), sum(f.stat().st_size for f in files)
 
 
 def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskConfig) -> str:
     st = clip.stat()
     raw = json.dumps(
-        [str(clip.resolve()), st.st_size, st.st_mtime_ns, vae_fp, target.to_dict(), mask.to_dict()]
+        [
+            str(clip.resolve()),
+            st.st_size,
+            st.st_mtime_ns,
+            vae_fp,
+            target.to_dict(),
+            mask.to_dict(),
+            str(LATENT_DTYPE),
+        ]
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
@@ -92,7 +114,7 @@ def prepare_clip(
             return cached
         file.unlink(missing_ok=True)  # damaged or foreign: recomputed below and written anew
     try:
-        video, _ = standardise(read_video(clip), target)
+        video, _ = read_standardised(clip, target)  # decodes only the frames the target needs
     except VideoError as exc:
         return exc
     m = compute_motion(video.frames, mask)
@@ -123,13 +145,16 @@ def read_cached(file: Path, target: StandardiseTarget) -> ClipInputs | None:
             isinstance(latent, torch.Tensor)
             and isinstance(mask, torch.Tensor)
             and latent.dim() == 4
+            and latent.dtype == LATENT_DTYPE
             and tuple(mask.shape) == tuple(latent.shape[1:])
             and isinstance(motion, dict)
             and set(MOTION_COLUMNS) <= set(motion)
             and d["digest"] == _digest(latent, mask)
             and (target.frames is None or int(d["frames"]) == target.frames)
         )
-        return ClipInputs(latent, mask, float(d["mean_flow"]), int(d["frames"]), motion) if ok else None
+        return (
+            ClipInputs(latent.float(), mask, float(d["mean_flow"]), int(d["frames"]), motion) if ok else None
+        )
     except Exception:  # any failure to read means: not a usable cache entry
         return None
 
@@ -137,26 +162,27 @@ def read_cached(file: Path, target: StandardiseTarget) -> ClipInputs | None:
 def encode_prepared(
     model: VideoModel, items: list[ClipInputs | Prepared | VideoError]
 ) -> list[ClipInputs | VideoError]:
-    """The model half: VAE-encode the prepared clips together (one batch) and fill their cache files."""
-    todo = [i for i, x in enumerate(items) if isinstance(x, Prepared)]
+    """The model half: VAE-encode the prepared clips, one per call, and fill their cache files."""
     out = list(items)
-    if todo:
-        latents = model.encode_video(torch.stack([frames_to_tensor(items[i].frames) for i in todo])).cpu()
-        for i, latent in zip(todo, latents):  # latent [C, f, h, w]
-            p = items[i]
-            out[i] = ClipInputs(latent.clone(), p.mask, p.mean_flow, len(p.frames), p.motion)
-            if p.cache_file is not None:
-                p.cache_file.parent.mkdir(parents=True, exist_ok=True)
-                record = {
-                    "latent": out[i].latent,
-                    "mask": p.mask,
-                    "mean_flow": p.mean_flow,
-                    "frames": len(p.frames),
-                    "motion": p.motion,
-                    "digest": _digest(out[i].latent, p.mask),
-                }
-                with atomic_path(p.cache_file) as tmp:
-                    torch.save(record, tmp)
+    for i, p in enumerate(items):
+        if not isinstance(p, Prepared):
+            continue
+        latent = model.encode_video(frames_to_tensor(p.frames)[None])[0].to(
+            "cpu", LATENT_DTYPE
+        )  # [C, f, h, w]
+        out[i] = ClipInputs(latent.float(), p.mask, p.mean_flow, len(p.frames), p.motion)
+        if p.cache_file is not None:
+            p.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            record = {
+                "latent": latent,
+                "mask": p.mask,
+                "mean_flow": p.mean_flow,
+                "frames": len(p.frames),
+                "motion": p.motion,
+                "digest": _digest(latent, p.mask),
+            }
+            with atomic_path(p.cache_file) as tmp:
+                torch.save(record, tmp)
     return out
 
 
@@ -168,8 +194,8 @@ def clip_inputs_batch(
     vae_fp: str,
     cache: Path | None,
 ) -> list[ClipInputs | VideoError]:
-    """Standardise, flow → mask and VAE-encode several clips (the VAE runs once on the batch of cache
-    misses); read from / write to ``cache`` when given. A clip that cannot be read gives its error."""
+    """Standardise, flow → mask and VAE-encode several clips; read from / write to ``cache`` when given.
+    A clip that cannot be read gives its error."""
     mask = mask.for_model(model.scale_spatial, model.scale_temporal)
     return encode_prepared(model, [prepare_clip(c, target, mask, vae_fp, cache) for c in clips])
 
@@ -180,10 +206,13 @@ def dataset_inputs(
     mask: MaskConfig | None = None,
     batch_size: int = 16,
     keep_errors: bool = False,
+    cache: Path | None = None,
 ) -> list:
-    """Inputs of every clip in the model's native format, through the shared cache. A clip that
-    cannot be read raises its ``VideoError``, or with ``keep_errors`` stands in the list as it."""
-    target, fp, cache = default_target(model), vae_fingerprint(model), cache_dir() / "inputs"
+    """Inputs of every clip in the model's native format, through the input cache folder ``cache``
+    (default ``cache_dir()/inputs``). A clip that cannot be read raises its ``VideoError``, or with
+    ``keep_errors`` stands in the list as it."""
+    target, fp = default_target(model), vae_fingerprint(model)
+    cache = cache or cache_dir() / "inputs"
     out: list[ClipInputs | VideoError] = []
     for start in range(0, len(clips), batch_size):
         batch = [c.video for c in clips[start : start + batch_size]]

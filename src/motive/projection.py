@@ -36,6 +36,10 @@ CHUNK_BLOCKS = 16  # blocks projected together on CPU (bounds the temporaries to
 # there (temporaries ≈ 1.5 MB per 2^16 block — fp32 values, int64 permutation index, gather output —
 # so ~0.4 GB at 256 blocks).
 GPU_CHUNK_BLOCKS = 256
+# Kept tables stay on an accelerator when they take at most this share of its free memory, else they
+# live in pinned host memory and each chunk's slice is copied over as it is needed (Wan2.2-A14B's
+# 14B-parameter expert has 70 GB of tables; a 24 GB card holding Wan2.1-1.3B's 6.5 GB would be tight).
+DEVICE_TABLE_SHARE = 0.25
 TABLES = "v2/coset-rows/int8-signs/int16-perm/fp16-gauss"  # how the randomness is drawn and stored (store identity)
 
 
@@ -160,8 +164,10 @@ class Fastfood:
     """``Fastfood(d_in, d_out, seed)``: callable on ``[N, d_in]`` → ``[N, d_out]`` (float32).
 
     The per-block randomness is generated on the CPU on first use. With ``keep_tables`` (default) it
-    is kept on the projection's device in compact form — int8 signs, int16 permutation (int32 for
-    blocks above 2^16) and fp16 Gaussians: 5 bytes per input coordinate — so it is generated once.
+    is kept in compact form — int8 signs, int16 permutation (int32 for blocks above 2^16) and fp16
+    Gaussians: 5 bytes per input coordinate — so it is generated once; on ``table_device`` (default:
+    the projection's device, or pinned host memory when they would take more than
+    ``DEVICE_TABLE_SHARE`` of an accelerator's free memory), copied to the device a chunk at a time.
     Without, it is regenerated for every call and dropped: memory bounded by ``chunk_blocks`` blocks
     whatever the model size, at the cost of regenerating it (CPU time per block per call). Both give identical
     results. ``block_outputs`` projects whole blocks; summing them in block order is ``__call__``.
@@ -178,20 +184,28 @@ class Fastfood:
         device: torch.device | str = "cpu",
         keep_tables: bool = True,
         chunk_blocks: int | None = None,
+        table_device: torch.device | str | None = None,
     ):
         if d_in < 1 or d_out < 1:
             raise ValueError("d_in and d_out must be positive")
         self.spec = FastfoodSpec(d_in, d_out, seed, max_block)
         self.device = torch.device(device)
+        m_all = self.spec.num_blocks
+        full = m_all * (self.spec.block * 5 + d_out * 12)  # bytes of every block's tables
+        self.table_device = (
+            torch.device(table_device) if table_device else default_table_device(self.device, full)
+        )
+        pin = self.table_device.type == "cpu" and self.device.type == "cuda"
         self.chunk_blocks = chunk_blocks or (CHUNK_BLOCKS if self.device.type == "cpu" else GPU_CHUNK_BLOCKS)
         self.keep_tables = keep_tables
         self.peak_transient_nbytes = 0  # most randomness generated for one call without keep_tables
-        m, n, d = (self.spec.num_blocks if keep_tables else 0), self.spec.block, d_out
-        self._signs = torch.empty(m, n, dtype=torch.int8, device=self.device)  # [m, n] B
-        self._perm = torch.empty(m, n, dtype=self._perm_dtype, device=self.device)  # [m, n] Π − offset
-        self._gauss = torch.empty(m, n, dtype=torch.float16, device=self.device)  # [m, n] G
-        self._scale = torch.empty(m, d, device=self.device)  # [m, D'] S·R and 1/sqrt(D'·n)
-        self._rows = torch.empty(m, d, dtype=torch.int64, device=self.device)  # [m, D'] R
+        m, n, d = (m_all if keep_tables else 0), self.spec.block, d_out
+        at = {"device": self.table_device, "pin_memory": pin}
+        self._signs = torch.empty(m, n, dtype=torch.int8, **at)  # [m, n] B
+        self._perm = torch.empty(m, n, dtype=self._perm_dtype, **at)  # [m, n] Π − offset
+        self._gauss = torch.empty(m, n, dtype=torch.float16, **at)  # [m, n] G
+        self._scale = torch.empty(m, d, **at)  # [m, D'] S·R and 1/sqrt(D'·n)
+        self._rows = torch.empty(m, d, dtype=torch.int64, **at)  # [m, D'] R
         self._ready = np.zeros(m, bool)
 
     @property
@@ -214,14 +228,14 @@ class Fastfood:
             for t in (self._signs, self._perm, self._gauss, self._scale, self._rows)
         )
 
-    def _compact(self, j: int) -> tuple[torch.Tensor, ...]:
-        """Block j's randomness in its stored dtypes, on the projection's device."""
+    def _compact(self, j: int, device: torch.device | None = None) -> tuple[torch.Tensor, ...]:
+        """Block j's randomness in its stored dtypes, on ``device`` (default: the projection's)."""
         signs, perm, gauss, scale, rows = _block_randomness(
             self.spec.seed, j, self.spec.block, self.spec.d_out
         )
         parts = (signs, perm - self.spec.perm_offset, gauss, scale, rows)
         dtypes = (torch.int8, self._perm_dtype, torch.float16, torch.float32, torch.int64)
-        return tuple(torch.from_numpy(x).to(self.device, dt) for x, dt in zip(parts, dtypes))
+        return tuple(torch.from_numpy(x).to(device or self.device, dt) for x, dt in zip(parts, dtypes))
 
     def prepare_all(self) -> None:
         """Generate every block's randomness now, so later calls exclude it (on one CPU core: numpy's
@@ -241,7 +255,7 @@ class Fastfood:
         tables = (self._signs, self._perm, self._gauss, self._scale, self._rows)
         for j in ids:
             if not self._ready[j]:
-                for dst, src in zip(tables, self._compact(j)):
+                for dst, src in zip(tables, self._compact(j, self.table_device)):
                     dst[j] = src
                 self._ready[j] = True
         # consecutive blocks are a view of the tables; a scattered list is gathered once
@@ -249,9 +263,9 @@ class Fastfood:
         sel = (
             slice(ids[0], ids[0] + J)
             if ids == list(range(ids[0], ids[0] + J))
-            else torch.tensor(ids, device=self.device)
+            else torch.tensor(ids, device=self.table_device)
         )
-        return tuple(t[sel] for t in tables)
+        return tuple(t[sel].to(self.device, non_blocking=True) for t in tables)  # a no-op on one device
 
     def block_outputs(self, x: torch.Tensor, blocks: int | list[int]) -> torch.Tensor:
         """Project whole blocks ``x [..., J, block]`` → ``[..., J, D']``. ``blocks``: the first of J
@@ -385,6 +399,15 @@ class StreamingProjector:
         self._pending.clear()
         self._flush()
         return self._out.sum(dim=0)  # blocks never touched are zero rows
+
+
+def default_table_device(device: torch.device, nbytes: int) -> torch.device:
+    """Where kept tables of ``nbytes`` go: the projection's device, unless it is an accelerator on
+    which they would take more than ``DEVICE_TABLE_SHARE`` of the free memory (then host memory)."""
+    if device.type != "cuda":
+        return device
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if nbytes <= DEVICE_TABLE_SHARE * free else torch.device("cpu")
 
 
 def l2_normalise(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

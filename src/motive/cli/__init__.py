@@ -53,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = _chosen(argv)
     args = build_parser(chosen or "").parse_args(argv)
     from motive.cli.commands import quiet_libraries
+    from motive.log import configure
     from motive.store import StoreError
 
     quiet_libraries()
+    configure(-1 if getattr(args, "quiet", False) else int(getattr(args, "verbose", False)))
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, StoreError) as exc:  # our errors carry the file and the reason

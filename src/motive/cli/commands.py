@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,21 +28,23 @@ from motive.store import FeaturizeOptions
 
 
 def quiet_libraries() -> None:
-    """Keep diffusers/transformers from printing per-load progress bars and deprecation chatter."""
+    """Keep diffusers/transformers from printing per-load progress bars; their warnings still show."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
 
-    dlog.set_verbosity_error()
+    dlog.set_verbosity_warning()
     dlog.disable_progress_bar()
-    tlog.set_verbosity_error()
+    tlog.set_verbosity_warning()
     tlog.disable_progress_bar()
 
 
-def _load_model(path: str, device: str):
+def _load_model(path: str, device: str, sigma: float | None = None):
+    """The model at ``path`` on ``device`` (``auto``: CUDA when present). With ``sigma``, only the
+    expert of a two-expert pipeline that denoises at σ is loaded."""
     from motive.models.wan import VideoModel
 
-    return VideoModel.from_pretrained(path, device=device)
+    return VideoModel.from_pretrained(path, device=device, sigma=sigma)
 
 
 def _ranks(args: argparse.Namespace):
@@ -50,9 +53,20 @@ def _ranks(args: argparse.Namespace):
     import torch
     import torch.distributed as dist
 
+    from motive.models.wan import resolve_device
     from motive.store import Ranks
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    args.device = resolve_device(args.device)
+    if (world := int(os.environ.get("WORLD_SIZE", "1"))) > 1:
+        if args.device == "cpu" and int(os.environ.get("RANK", "0")) == 0:
+            from motive.log import logger
+
+            logger.warning(
+                "%d ranks on the CPU share its %d cores: each runs slower; on one machine, one process "
+                "with all cores is usually as fast",
+                world,
+                os.cpu_count() or 1,
+            )
         if args.device.startswith("cuda"):
             args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
             torch.cuda.set_device(args.device)
@@ -98,6 +112,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_featurize(args: argparse.Namespace) -> int:
+    from motive.inputs import default_target
     from motive.store import featurize
 
     plugins = _mask_plugins(args)
@@ -105,9 +120,17 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
     options = replace(from_args(FeaturizeOptions(), args), plugins=plugins)
     ranks = _ranks(args)
     try:
-        model = _load_model(args.model, args.device)
+        model = _load_model(args.model, args.device, sigma=config.sigma)
+        target = from_args(default_target(model), args)  # the model's clip format, flags override it
         store = featurize(
-            model, args.data, args.out, config, options=options, progress=not args.quiet, ranks=ranks
+            model,
+            args.data,
+            args.out,
+            config,
+            target,
+            options=options,
+            progress=not args.quiet,
+            ranks=ranks,
         )
     finally:
         if ranks.group:
@@ -126,6 +149,9 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
         )
         for _, row in store.index[~store.ok].iterrows():
             print(f"  failed: {row['video']}: {row['error']}")
+        if ok == 0 and len(store.index):
+            print(f"motive featurize: error: no clip of {args.data} could be featurized", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -160,9 +186,11 @@ def _cmd_queries(args: argparse.Namespace) -> int:
 
 def _cmd_attribute(args: argparse.Namespace) -> int:
     from motive.attribute import attribute
+    from motive.store.format import read_meta
 
     config = from_args(AttributionConfig(), args)
-    model = _load_model(args.model, args.device)
+    sigma = GradientConfig.from_meta(read_meta(Path(args.store))).sigma  # the store's expert, for A14B
+    model = _load_model(args.model, args.device, sigma=sigma)
     result = attribute(model, args.store, args.queries, args.out, config, progress=not args.quiet)
     sel = result["selection"]
     print(f"selected {len(sel.top)} of {len(result['train'])} clips -> {result['paths']['selection']}")
@@ -251,8 +279,11 @@ def _cmd_motion(args: argparse.Namespace) -> int:
 def _finish(p: argparse.ArgumentParser, func, device: bool = False) -> None:
     """The options every long-running subcommand shares, and its handler."""
     if device:
-        p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument(
+            "--device", default="auto", help="torch device (auto: cuda when present, else cpu; cuda:1, ...)"
+        )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars; warnings and errors only")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details (each stage's steps)")
     p.set_defaults(func=func)
 
 
@@ -286,6 +317,7 @@ def options_featurize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="feature store folder to write")
     add_options(p, GradientConfig)
     add_options(p, FeaturizeOptions)
+    add_options(p, StandardiseTarget, help_suffix=" (default: the model's native format)")
     _add_plugin_option(p)
     p.add_argument("--rank", type=int, default=0, help="this job's rank, for jobs launched without torchrun")
     p.add_argument("--world-size", type=int, default=1, help="number of such jobs (torchrun sets it itself)")

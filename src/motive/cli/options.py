@@ -39,17 +39,23 @@ def _csv(kind: Any):
 
 
 def add_options(
-    parser: argparse.ArgumentParser, cls: type, base: Any = None, prefix: str = "", dest: str = ""
+    parser: argparse.ArgumentParser,
+    cls: type,
+    base: Any = None,
+    prefix: str = "",
+    dest: str = "",
+    help_suffix: str | None = None,
 ) -> None:
     """Add an option for every field of dataclass ``cls`` that has help text (recursing into nested
-    configs). ``base`` gives the defaults shown in the help; ``dest`` prefixes the attribute names."""
+    configs). ``base`` gives the defaults shown in the help; ``dest`` prefixes the attribute names;
+    ``help_suffix`` replaces the shown default (for settings whose default comes from elsewhere)."""
     base = cls() if base is None else base
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta, value = f.metadata, getattr(base, f.name)
         name = dest + f.name
         if "nested" in meta:
-            add_options(parser, type(value), value, prefix + meta["nested"], name + ".")
+            add_options(parser, type(value), value, prefix + meta["nested"], name + ".", help_suffix)
             continue
         if "help" not in meta:
             continue
@@ -69,7 +75,12 @@ def add_options(
             required=meta.get("required", False),
             default=argparse.SUPPRESS,
             metavar=f.name.upper(),
-            help=meta["help"] + ("" if meta.get("required") or value is None else f" (default: {shown})"),
+            help=meta["help"]
+            + (
+                help_suffix
+                if help_suffix is not None
+                else ("" if meta.get("required") or value is None else f" (default: {shown})")
+            ),
         )
 
 

@@ -19,8 +19,8 @@ import torch
 from tqdm import tqdm
 
 from motive.data.dataset import Dataset, first_per_label, load_dataset
-from motive.data.standardise import StandardiseTarget, standardise
-from motive.data.video import read_video, write_video
+from motive.data.standardise import StandardiseTarget, read_standardised
+from motive.data.video import write_video
 from motive.demo.plots import line_plot, smooth
 from motive.demo.world import MOTIONS, make_prompt
 from motive.loss import masked_mean, velocity_error
@@ -70,7 +70,7 @@ def is_pretrained(path: str | Path) -> bool:
 def decode_all(dataset: Dataset, target: StandardiseTarget, progress: bool = True) -> np.ndarray:
     """Every clip of ``dataset`` standardised: uint8 [N, F, H, W, 3]."""
     clips = [
-        standardise(read_video(c.video), target)[0].frames
+        read_standardised(c.video, target)[0].frames
         for c in tqdm(dataset, desc="decode", disable=not progress, leave=False)
     ]
     return np.stack(clips)
@@ -132,7 +132,7 @@ def motion_word_sensitivity(
     clips = first_per_label([c for c in dataset if needed <= set(c.extra)], "motion", per_motion)
     if not clips:
         return {}
-    frames = [standardise(read_video(c.video), target)[0].frames for c in clips]
+    frames = [read_standardised(c.video, target)[0].frames for c in clips]
     h = model.encode_video(torch.stack([frames_to_tensor(f) for f in frames]))  # [N, C, f, h, w]
     mask_config = MaskConfig().for_model(model.scale_spatial, model.scale_temporal)
     masks = torch.stack([motion_mask(f, mask_config) for f in frames])  # [N, f, h, w]

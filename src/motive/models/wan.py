@@ -2,14 +2,22 @@
 
 Everything Motive needs from a model goes through here — VAE encoding with Wan's latent
 normalisation, text embedding, the velocity prediction at (x_σ, σ, text), the trainable parameters and
-generation — so the tiny demo model and a local ``Wan2.1-T2V-1.3B-Diffusers`` share one code path.
+generation — so the tiny demo model, a local ``Wan2.1-T2V-1.3B-Diffusers``, Wan2.2-TI2V-5B and one
+expert of Wan2.2-T2V-A14B share one code path.
+
+Loading follows the ecosystem (docs/method.md §8): the transformer and VAE in fp32 (the transformer
+runs under bf16 autocast when asked), the UMT5 text encoder in bf16 on CUDA. The text encoder is
+loaded only when a prompt's embedding is not cached, used, and freed again: its 11 GB (UMT5-XXL in
+bf16) are never on the accelerator beside the transformer's gradients.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import gc
 import hashlib
 import json
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +25,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from motive.files import atomic_path
+from motive.log import stage
+
 MOTIVE_JSON = "motive.json"  # our extra settings beside a diffusers pipeline (diffusers ignores it)
+EXPERTS = ("transformer", "transformer_2")  # Wan2.2-A14B: high-noise and low-noise experts
+# The native clip format of each VAE (by latent channels): Wan2.1 and Wan2.2-A14B use the 16-channel
+# VAE and 81 frames at 16 fps, 480×832; Wan2.2-TI2V-5B's 48-channel VAE, 121 frames at 24 fps, 704×1280.
+NATIVE_FORMATS = {
+    16: {"frames": 81, "fps": 16.0, "height": 480, "width": 832},
+    48: {"frames": 121, "fps": 24.0, "height": 704, "width": 1280},
+}
+FINGERPRINT_SAMPLES = 4096  # values read from each tensor for a model's fingerprint
+
+
+def default_device() -> str:
+    """CUDA when there is one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device: str | None) -> str:
+    """``None`` or ``"auto"`` → ``default_device()``; anything else as given."""
+    return default_device() if device in (None, "auto") else device
+
+
+def text_dtype_for(device: str | torch.device) -> torch.dtype:
+    """The text encoder's dtype: bf16 on accelerators (what Wan's pipelines use), fp32 on the CPU."""
+    return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
 
 
 class ModelError(ValueError):
@@ -36,10 +70,16 @@ class ModelSettings:
     kind: str = "wan"  # "wan" for a user's checkpoint, "tiny" for the built-in demo model
 
     @classmethod
-    def read(cls, path: Path) -> ModelSettings:
+    def native(cls, z_dim: int) -> ModelSettings:
+        """The native clip format of a model whose VAE has ``z_dim`` latent channels."""
+        return cls(**NATIVE_FORMATS.get(z_dim, NATIVE_FORMATS[16]))
+
+    @classmethod
+    def read(cls, path: Path, z_dim: int = 16) -> ModelSettings:
+        """``motive.json`` beside the pipeline, else the native format of its VAE."""
         file = path / MOTIVE_JSON
         if not file.is_file():
-            return cls()
+            return cls.native(z_dim)
         data = json.loads(file.read_text())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
@@ -59,25 +99,95 @@ def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
-def _check_local_pipeline(path: Path) -> None:
+def local_pipeline(path: str | Path) -> Path:
+    """The local folder of a pipeline: ``path`` itself, or a hub id's snapshot already in the hub
+    cache (never downloaded)."""
+    local = Path(path)
+    if local.exists():
+        if not local.is_dir():
+            raise ModelError(f"{path}: is a file; expected a diffusers pipeline directory")
+        return local
+    if str(path).count("/") != 1:  # hub ids look like "org/name"
+        raise ModelError(f"{path}: model path not found")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path), local_files_only=True))
+    except Exception as exc:  # not in the cache (we never download)
+        raise ModelError(f"{path}: not a local folder, and not in the hub cache ({exc})") from exc
+
+
+def pipeline_index(path: Path) -> dict:
+    """A Wan pipeline folder's ``model_index.json``, checked."""
     index = path / "model_index.json"
     if not index.is_file():
         raise ModelError(f"{path}: not a diffusers pipeline (no model_index.json)")
     try:
-        name = json.loads(index.read_text()).get("_class_name")
+        data = json.loads(index.read_text())
     except json.JSONDecodeError as exc:
         raise ModelError(f"{index}: unreadable ({exc})") from exc
-    if name != "WanPipeline":
-        raise ModelError(f"{path}: is a {name}, not a WanPipeline (Wan2.1 text-to-video)")
+    if data.get("_class_name") != "WanPipeline":
+        raise ModelError(f"{path}: is a {data.get('_class_name')}, not a WanPipeline (Wan text-to-video)")
+    return data
+
+
+def expert_for(index: dict, sigma: float) -> str:
+    """The transformer that denoises at noise level σ: Wan2.2-A14B's pipeline hands timesteps
+    t = 1000·σ ≥ boundary_ratio·1000 to ``transformer`` (high noise), lower ones to ``transformer_2``.
+    Single-transformer pipelines (Wan2.1, TI2V-5B) always use ``transformer``."""
+    ratio = index.get("boundary_ratio")
+    has_second = (index.get("transformer_2") or [None])[0] is not None
+    if ratio is None or not has_second:
+        return "transformer"
+    return "transformer" if 1000.0 * sigma >= 1000.0 * float(ratio) else "transformer_2"
+
+
+def files_id(*folders: Path) -> str:
+    """sha256 over the files of some pipeline component folders, reading no weights: small files
+    whole, and of each ``.safetensors`` file its size and header (tensor names, dtypes, shapes,
+    offsets). Identifies a text encoder whose weights are not loaded (its embedding cache key)."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(f.relative_to(folder.parent).as_posix().encode())
+            size = f.stat().st_size
+            digest.update(str(size).encode())
+            with open(f, "rb") as fh:
+                if f.suffix == ".safetensors":
+                    n = int.from_bytes(fh.read(8), "little")
+                    digest.update(fh.read(min(n, 100 * 2**20)))
+                elif size <= 16 * 2**20:
+                    digest.update(fh.read())
+    return digest.hexdigest()[:20]
 
 
 class VideoModel:
-    """A Wan pipeline plus the operations attribution and training need."""
+    """A Wan pipeline plus the operations attribution and training need.
 
-    def __init__(self, pipe, settings: ModelSettings | None = None, source: str = ""):
+    ``expert`` names the pipeline's transformer that Motive differentiates (``transformer``, or
+    Wan2.2-A14B's low-noise ``transformer_2``). ``folder`` is where the pipeline was loaded from
+    (None for a model built in memory): the text encoder is loaded from there on demand.
+    ``text_cache``: a folder of cached prompt embeddings (None keeps them in memory only)."""
+
+    def __init__(
+        self,
+        pipe,
+        settings: ModelSettings | None = None,
+        source: str = "",
+        expert: str = "transformer",
+        folder: Path | None = None,
+        text_dtype: torch.dtype = torch.float32,
+    ):
+        if expert not in EXPERTS or getattr(pipe, expert, None) is None:
+            raise ModelError(f"the pipeline has no {expert}")
         self.pipe = pipe
         self.settings = settings or ModelSettings()
         self.source = source
+        self.expert = expert
+        self.folder = folder
+        self.text_dtype = text_dtype
+        self.text_cache: Path | None = None
+        self._text_memo: dict[str, torch.Tensor] = {}  # prompt key → trimmed embedding [len, D] (CPU)
         vae_cfg = pipe.vae.config
         self.z_dim = int(vae_cfg.z_dim)
         self.scale_temporal = int(vae_cfg.scale_factor_temporal)
@@ -88,31 +198,46 @@ class VideoModel:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        dtype: torch.dtype = torch.float32,
+        sigma: float | None = None,
     ) -> VideoModel:
-        """Load a diffusers ``WanPipeline`` directory (or a hub id already in the local cache)."""
+        """Load a diffusers ``WanPipeline`` folder (or a hub id already in the local cache).
+
+        ``device`` defaults to CUDA when present. The transformer(s) and VAE load in ``dtype`` (fp32)
+        onto the device; the text encoder is not loaded until a prompt needs it. With ``sigma``, a
+        two-expert pipeline (Wan2.2-A14B) loads only the expert that denoises at σ."""
         from diffusers import WanPipeline
 
-        local = Path(path)
-        if local.exists():
-            if not local.is_dir():
-                raise ModelError(f"{path}: is a file; expected a diffusers pipeline directory")
-            _check_local_pipeline(local)
-        elif str(path).count("/") != 1:  # hub ids look like "org/name"
-            raise ModelError(f"{path}: model path not found")
-        try:
-            pipe = WanPipeline.from_pretrained(str(path), dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: cannot load as WanPipeline ({exc})") from exc
-        pipe.set_progress_bar_config(disable=True)
-        pipe.to(device)
-        settings = ModelSettings.read(local) if local.exists() else ModelSettings()
-        return cls(pipe, settings, str(path))
+        device = resolve_device(device)
+        local = local_pipeline(path)
+        index = pipeline_index(local)
+        expert = "transformer" if sigma is None else expert_for(index, sigma)
+        skip = {"text_encoder": None}
+        if sigma is not None and (index.get("transformer_2") or [None])[0] is not None:
+            skip[EXPERTS[1 - EXPERTS.index(expert)]] = None  # the other expert stays on disk
+        with stage(f"loading {path} ({expert}) onto {device}"):
+            try:
+                pipe = WanPipeline.from_pretrained(str(local), dtype=dtype, **skip)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"{path}: cannot load as WanPipeline ({exc})") from exc
+            pipe.set_progress_bar_config(disable=True)
+            pipe.to(device)
+        settings = ModelSettings.read(local, int(pipe.vae.config.z_dim))
+        return cls(pipe, settings, str(path), expert, local, text_dtype_for(device))
 
     def save_pretrained(self, path: str | Path, **extra) -> Path:
         """Write the pipeline (safetensors) plus ``motive.json``; extra keys go into motive.json."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        if self.pipe.config.get("boundary_ratio") is not None and None in (
+            self.pipe.transformer,
+            self.pipe.transformer_2,
+        ):
+            raise ModelError("this model holds one expert of a two-expert pipeline; it cannot be saved whole")
+        self._text_encoder("cpu")  # a lazily loaded pipeline writes its text encoder too
         self.pipe.save_pretrained(str(path), safe_serialization=True)
         self.settings.write(path, **extra)
         return path
@@ -121,7 +246,8 @@ class VideoModel:
 
     @property
     def transformer(self) -> torch.nn.Module:
-        return self.pipe.transformer
+        """The transformer Motive differentiates (``expert``)."""
+        return getattr(self.pipe, self.expert)
 
     @property
     def vae(self) -> torch.nn.Module:
@@ -188,17 +314,101 @@ class VideoModel:
             z = z.to(vae.dtype).contiguous(memory_format=torch.channels_last_3d)
             return vae.decode(z).sample.float().contiguous()
 
+    # -- text --------------------------------------------------------------------------------------
+
+    def _text_encoder(self, device: str | torch.device) -> torch.nn.Module:
+        """The text encoder on ``device``, loaded from ``folder`` first when it is not in memory."""
+        if self.pipe.text_encoder is None:
+            from transformers import UMT5EncoderModel
+
+            with stage(f"loading the text encoder ({self.text_dtype})"):
+                self.pipe.text_encoder = UMT5EncoderModel.from_pretrained(
+                    str(self.folder), subfolder="text_encoder", dtype=self.text_dtype
+                ).eval()
+        return self.pipe.text_encoder.to(device)
+
+    def release_text_encoder(self) -> None:
+        """Free the text encoder: dropped when it can be reloaded from ``folder``, else moved to the CPU."""
+        if self.pipe.text_encoder is None:
+            return
+        if self.folder is not None:
+            self.pipe.text_encoder = None
+            gc.collect()
+        else:
+            self.pipe.text_encoder.to("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def text_encoder_id(self) -> str:
+        """What a prompt embedding depends on besides the prompt: the encoder and tokenizer (by their
+        files, or by their weights for a model built in memory), its dtype and the prompt length."""
+        if not hasattr(self, "_text_id"):
+            if self.folder is not None:
+                base = files_id(self.folder / "text_encoder", self.folder / "tokenizer")
+            else:
+                base = _fingerprint(self.pipe.text_encoder)
+            self._text_id = f"{base}/{str(self.text_dtype).removeprefix('torch.')}/{self.settings.text_len}"
+        return self._text_id
+
+    def _text_key(self, prompt: str) -> str:
+        return hashlib.sha256(json.dumps([self.text_encoder_id(), prompt]).encode()).hexdigest()[:32]
+
+    def _cached_text(self, key: str) -> torch.Tensor | None:
+        if key in self._text_memo:
+            return self._text_memo[key]
+        if self.text_cache is not None and (f := self.text_cache / f"{key}.safetensors").is_file():
+            from safetensors.torch import load_file
+
+            try:
+                return load_file(str(f))["embeds"]
+            except Exception:  # damaged: recomputed
+                f.unlink(missing_ok=True)
+        return None
+
     @torch.no_grad()
+    def cache_prompts(self, prompts: list[str], batch_size: int = 8, release: bool = True) -> None:
+        """Encode every prompt whose embedding is not cached yet (``batch_size`` at a time, the encoder
+        on the model's device), cache them, then (``release``) free the encoder."""
+        todo = list(dict.fromkeys(p for p in prompts if self._cached_text(self._text_key(p)) is None))
+        if not todo:
+            return
+        with stage(f"encoding {len(todo)} prompt(s)"):
+            self._text_encoder(self.device)
+            for i in range(0, len(todo), batch_size):
+                batch = todo[i : i + batch_size]
+                embeds, _ = self.pipe.encode_prompt(
+                    batch,
+                    do_classifier_free_guidance=False,
+                    max_sequence_length=self.settings.text_len,
+                    device=self.device,
+                    dtype=self.text_dtype,
+                )  # [B, L, D], zero rows past each prompt's tokens
+                for prompt, e in zip(batch, embeds):
+                    used = int(e.abs().sum(-1).nonzero().max()) + 1 if e.abs().sum() > 0 else 0
+                    self._store_text(self._text_key(prompt), e[:used].cpu().clone())  # [len, D]
+        if release:
+            self.release_text_encoder()
+
+    def _store_text(self, key: str, embeds: torch.Tensor) -> None:
+        if self.text_cache is None:
+            self._text_memo[key] = embeds
+            return
+        from safetensors.torch import save_file
+
+        self.text_cache.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.text_cache / f"{key}.safetensors") as tmp:
+            save_file({"embeds": embeds.contiguous()}, str(tmp))
+
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
-        """Prompts → text embeddings [B, L, D] exactly as ``WanPipeline`` computes them."""
-        embeds, _ = self.pipe.encode_prompt(
-            prompts,
-            do_classifier_free_guidance=False,
-            max_sequence_length=self.settings.text_len,
-            device=self.device,
-            dtype=self.transformer.dtype,
-        )
-        return embeds
+        """Prompts → text embeddings [B, L, D] exactly as ``WanPipeline`` computes them (zero-padded to
+        ``text_len``), on the model's device; from the cache where possible. The encoder stays loaded
+        after encoding: call ``cache_prompts`` first to encode many prompts and free it."""
+        self.cache_prompts(prompts, release=False)
+        out = []
+        for p in prompts:
+            e = self._cached_text(self._text_key(p))  # [len, D]
+            out.append(torch.cat([e, e.new_zeros(self.settings.text_len - e.shape[0], e.shape[1])]))
+        return torch.stack(out).to(self.device, self.transformer.dtype)  # [B, L, D]
 
     def velocity(
         self,
@@ -210,9 +420,14 @@ class VideoModel:
         """Predicted velocity (ε − h) at noisy latents x [B, C, f, h, w], noise level σ [B], text [B, L, D].
         ``params`` replaces transformer parameters by name for this call (``torch.func`` transforms)."""
         dtype = self.transformer.dtype
+        timestep = (sigma * 1000.0).to(dtype)  # Wan: timestep = 1000·σ  # [B]
+        if self.pipe.config.get("expand_timesteps"):  # Wan2.2-TI2V: one timestep per patch token
+            _, p_h, p_w = self.transformer.config.patch_size
+            tokens = x.shape[2] * (x.shape[3] // p_h) * (x.shape[4] // p_w)
+            timestep = timestep[:, None].expand(-1, tokens)  # [B, tokens]
         kwargs = dict(
             hidden_states=x.to(dtype),
-            timestep=(sigma * 1000.0).to(dtype),  # Wan: timestep = 1000·σ
+            timestep=timestep,
             encoder_hidden_states=text.to(dtype),
             return_dict=False,
         )
@@ -247,6 +462,12 @@ class VideoModel:
         """Sample videos with ``WanPipeline``; returns uint8 ``[B, F, H, W, 3]``. ``negative_prompt``
         is used with classifier-free guidance (``guidance`` > 1)."""
         s = self.settings
+        if self.pipe.config.get("boundary_ratio") is not None and None in (
+            self.pipe.transformer,
+            self.pipe.transformer_2,
+        ):
+            raise ModelError("generation needs both experts: load the model without sigma")
+        self._text_encoder(self.device)
         generator = torch.Generator("cpu").manual_seed(seed)
         with self.vae_channels_last():
             out = self.pipe(
@@ -265,22 +486,32 @@ class VideoModel:
 
 
 def _fingerprint(module: torch.nn.Module) -> str:
-    """sha256 over a module's config and weights (first 20 hex digits). The config's private keys
-    (where it was loaded from, the diffusers version, ...) are left out, except the class name: a
-    copy of a model folder, or the same model loaded by another path, is the same model."""
-    config = {k: v for k, v in dict(module.config).items() if not k.startswith("_") or k == "_class_name"}
+    """sha256 over a module's config and, for every tensor, its name, dtype, shape and
+    ``FINGERPRINT_SAMPLES`` values evenly spaced through it (first 20 hex digits). Reads a few KB per
+    tensor where it lies — no copy of the weights — yet any fine-tune (which moves every weight of the
+    matrices it trains) changes it; an edit confined to unsampled values would not. The config's
+    private keys (where it was loaded from, the library version, ...) are left out and the class name
+    put in: a copy of a model folder, the same model loaded by another path or built in memory, is the
+    same model."""
+    raw = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+    config = {k: v for k, v in raw.items() if not k.startswith("_") and k != "transformers_version"}
+    config["class"] = type(module).__name__
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    for name, p in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    for name, t in module.state_dict().items():
+        flat = t.detach().reshape(-1)
+        n = flat.numel()
+        idx = torch.linspace(0, max(n - 1, 0), min(n, FINGERPRINT_SAMPLES), device=flat.device).long()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(flat[idx].contiguous().view(torch.uint8).cpu().numpy().tobytes())
     return digest.hexdigest()[:20]
 
 
 def model_fingerprint(model: VideoModel) -> str:
-    """sha256 over the transformer's config and weights (identifies the model a store came from)."""
-    return _fingerprint(model.transformer)
+    """Identifies the transformer a store was built with (its config and sampled weights)."""
+    with stage("fingerprinting the transformer", logging.DEBUG):
+        return _fingerprint(model.transformer)
 
 
 def vae_fingerprint(model: VideoModel) -> str:
-    """sha256 over the VAE's config (with its latent statistics) and weights: what latents depend on."""
+    """Identifies the VAE (config with its latent statistics, sampled weights): what latents depend on."""
     return _fingerprint(model.vae)

@@ -22,7 +22,8 @@ from motive.data.dataset import Dataset, load_dataset
 from motive.data.standardise import StandardiseTarget
 from motive.files import write_text_atomic
 from motive.gradients import GradientConfig, GradientFeaturizer
-from motive.inputs import ClipInputs, cache_dir, cache_file, default_target, encode_prepared, prepare_clip
+from motive.inputs import ClipInputs, cache_file, cache_size, default_target, encode_prepared, prepare_clip
+from motive.log import logger, stage
 from motive.models.wan import VideoModel, model_fingerprint, vae_fingerprint
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig
@@ -91,7 +92,20 @@ class FeaturizeOptions:
         default=None, metadata={"help": "data-loading processes (default: spare cores, at most 4)"}
     )
     use_cache: bool = field(
-        default=True, metadata={"flag": "--no-cache", "help": "do not read/write the per-clip input cache"}
+        default=True,
+        metadata={"flag": "--no-cache", "help": "do not read/write the per-clip input and prompt cache"},
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "folder of the input and prompt-embedding cache (default: OUT/cache)"},
+    )
+    checkpointing: bool = field(
+        default=True,
+        metadata={
+            "flag": "--no-checkpointing",
+            "help": "keep every block's activations for backward instead of recomputing them (faster, "
+            "far more memory; large models only: small ones take the vectorised path anyway)",
+        },
     )
     keep_tables: bool = field(
         default=True,
@@ -132,9 +146,12 @@ def featurize(
     target = target or default_target(model)
     dataset = load_dataset(data)
     out = Path(out)
-    model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
+    with stage("fingerprinting the model"):
+        model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
-    featurizer = GradientFeaturizer(model, config, shape, target.frames, options.keep_tables)
+    featurizer = GradientFeaturizer(
+        model, config, shape, target.frames, options.keep_tables, options.checkpointing
+    )
     plan = build_meta(model, config, target, featurizer, model_fp)
     plan["data"] = str(dataset.root)  # where the clips live
     plan["dataset"] = {"clips": len(dataset), "fingerprint": dataset_fingerprint(dataset)}
@@ -151,6 +168,8 @@ def featurize(
         ranks.barrier()
     if (out / META).is_file():
         return Store.open(out)  # finished, same settings and data
+    cache = Path(options.cache_dir) if options.cache_dir else out / "cache"
+    model.text_cache = cache / "text" if options.use_cache else None
     work = out / WORK
     work.mkdir(parents=True, exist_ok=True)
     if not (work / PLAN).is_file():
@@ -162,7 +181,7 @@ def featurize(
             out,
             featurizer,
             target=target,
-            cache=cache_dir() / "inputs" if options.use_cache else None,
+            cache=cache / "inputs" if options.use_cache else None,
             progress=progress,
             batch_size=options.batch_size,
             workers=default_workers() if options.workers is None else options.workers,
@@ -181,6 +200,9 @@ def featurize(
         except StoreLocked:
             pass  # another job is merging right now
     ranks.barrier()
+    if options.use_cache and ranks.rank == 0:
+        files, size = cache_size(cache)
+        logger.info("cache: %s holds %d file(s), %.1f MB (delete it freely)", cache, files, size / 1e6)
     return Store.open(out) if (out / META).is_file() else None
 
 
@@ -210,6 +232,14 @@ def _featurize_rank(
     journal = Journal(out / WORK, ranks.rank, config.proj_dim)
     todo = [c for c in chunks if not journal.done.issuperset(c)]
     mask = config.mask.for_model(model.scale_spatial, model.scale_temporal)
+    if todo:  # every prompt of this rank through the text encoder once; it is then freed
+        model.cache_prompts([dataset.clips[i].prompt for c in todo for i in c])
+        if featurizer.projection.keep_tables:
+            gib = featurizer.projection.nbytes / 2**30
+            with stage(
+                f"building the projection tables ({gib:.2f} GiB, {featurizer.projection.spec.num_blocks} blocks)"
+            ):
+                featurizer.projection.prepare_all()
     files = [cache_file(dataset.clips[i].video, target, mask, vae_fp, cache) for c in todo for i in c]
     if all(f is not None and f.is_file() for f in files):
         workers = 0  # every input is cached: reading them here beats starting worker processes

@@ -24,6 +24,7 @@ from motive import __version__
 from motive.data.dataset import Clip, Dataset
 from motive.data.standardise import StandardiseTarget
 from motive.gradients import GradientConfig, GradientFeaturizer
+from motive.inputs import LATENT_DTYPE
 from motive.models.wan import VideoModel
 from motive.scoring import unit_scores
 
@@ -33,7 +34,7 @@ FORMAT = 3  # 3: checksums of meta.json, the index and every shard
 META, INDEX, WORK, PLAN = "meta.json", "index.parquet", "work", "plan.json"
 
 
-COMPAT_KEYS = ("model", "gradient", "projection", "standardise", "latent_shape")
+COMPAT_KEYS = ("model", "gradient", "projection", "standardise", "latent_shape", "latent_dtype")
 
 
 class StoreMismatch(ValueError):
@@ -56,13 +57,23 @@ def build_meta(
     model_fp: str,
 ) -> dict:
     return {
-        "model": {"fingerprint": model_fp, "source": model.source, "parameters": featurizer.dim},
+        "model": {
+            "fingerprint": model_fp,
+            "source": model.source,
+            "expert": model.expert,  # which transformer of the pipeline (Wan2.2-A14B: by σ)
+            "parameters": featurizer.dim,
+            # weights stay fp32; forward/backward run under autocast when gradient.precision is bf16
+            "weights_dtype": str(model.transformer.dtype).removeprefix("torch."),
+            "vae_dtype": str(model.vae.dtype).removeprefix("torch."),
+            "text_dtype": str(model.text_dtype).removeprefix("torch."),
+        },
         "gradient": {
             k: v for k, v in config.to_dict().items() if k not in ("proj_dim", "proj_seed", "max_block")
         },
         "projection": featurizer.projection.spec.to_dict(),
         "standardise": target.to_dict(),
         "latent_shape": list(featurizer.latent_shape),
+        "latent_dtype": str(LATENT_DTYPE).removeprefix("torch."),
         "motive_version": __version__,
     }
 
@@ -72,8 +83,10 @@ def compat_diffs(a: dict, b: dict) -> list[str]:
     diffs = []
     for key in COMPAT_KEYS:
         va, vb = a.get(key), b.get(key)
-        if key == "model":
-            va, vb = (va or {}).get("fingerprint"), (vb or {}).get("fingerprint")
+        if key == "model":  # the transformer by its fingerprint, and which expert of its pipeline
+            va, vb = [
+                f"{(m or {}).get('fingerprint')} ({(m or {}).get('expert', 'transformer')})" for m in (va, vb)
+            ]
         if va != vb:
             diffs.append(f"{key}: {va} != {vb}")
     return diffs
