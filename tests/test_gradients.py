@@ -151,3 +151,24 @@ def test_cuda_features_match_the_cpu_ones(tiny_model):
     for v in (vectorised, streamed):
         assert (v.cpu() * cpu_v).sum(dim=1).min() > 0.995  # cosine of unit vectors
     GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17)  # restore requires_grad
+
+
+def test_gradient_checkpointing_gives_the_same_streamed_features(tiny_model):
+    h, text, w = _inputs(tiny_model)
+    shape = (16, 5, 8, 8)
+    on = GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17, checkpointing=True)
+    assert on.checkpointing
+    a, na = on.feature(h, text, w)
+    assert not tiny_model.transformer.gradient_checkpointing  # switched off again after backward
+    b, nb = GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17, checkpointing=False).feature(
+        h, text, w
+    )
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert na == pytest.approx(nb, rel=1e-5)
+
+
+def test_auto_precision_is_fp32_on_a_cpu_and_recorded_resolved(tiny_model):
+    config = GradientConfig().for_model(tiny_model)
+    assert GradientConfig().precision == "auto" and config.precision == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        GradientConfig(precision="fp8")

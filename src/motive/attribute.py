@@ -91,10 +91,14 @@ def write_selection(
     }
 
 
-def dataset_masks(model: VideoModel, dataset: Dataset) -> np.ndarray:
-    """Latent-grid motion masks of every clip [N, f·h·w] (through the shared input cache); a clip that
-    cannot be read gets a zero mask (it scores 0, as a failed clip's zero feature does) and a warning."""
-    inputs = dataset_inputs(model, list(dataset), keep_errors=True)
+def dataset_masks(model: VideoModel, dataset: Dataset, store: Store) -> np.ndarray:
+    """Latent-grid motion masks of every clip [N, f·h·w] at the store's clip format (through the store's
+    input cache); a clip that cannot be read gets a zero mask (it scores 0, as a failed clip's zero
+    feature does) and a warning. The masks use the store's mask settings too."""
+    target = StandardiseTarget(**store.meta["standardise"])
+    cache = store.path / "cache" / "inputs"
+    mask = GradientConfig.from_meta(store.meta).mask
+    inputs = dataset_inputs(model, list(dataset), mask, keep_errors=True, cache=cache, target=target)
     good = [x for x in inputs if isinstance(x, ClipInputs)]
     if not good:
         raise ValueError(f"{dataset.root}: no clip could be read for its motion mask")
@@ -144,7 +148,7 @@ def method_scores(
         return store.index["mean_flow"].fillna(-np.inf).to_numpy()[:, None], ["mean_flow"]
     if method == "mask_similarity":
         train = load_dataset(store.meta["data"])
-        return mask_similarity(dataset_masks(model, train), dataset_masks(model, queries)), [
+        return mask_similarity(dataset_masks(model, train, store), dataset_masks(model, queries, store)), [
             c.relpath for c in queries
         ]
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")

@@ -207,11 +207,12 @@ def dataset_inputs(
     batch_size: int = 16,
     keep_errors: bool = False,
     cache: Path | None = None,
+    target: StandardiseTarget | None = None,
 ) -> list:
-    """Inputs of every clip in the model's native format, through the input cache folder ``cache``
-    (default ``cache_dir()/inputs``). A clip that cannot be read raises its ``VideoError``, or with
-    ``keep_errors`` stands in the list as it."""
-    target, fp = default_target(model), vae_fingerprint(model)
+    """Inputs of every clip in ``target`` format (default: the model's native one), through the input
+    cache folder ``cache`` (default ``cache_dir()/inputs``). A clip that cannot be read raises its
+    ``VideoError``, or with ``keep_errors`` stands in the list as it."""
+    target, fp = target or default_target(model), vae_fingerprint(model)
     cache = cache or cache_dir() / "inputs"
     out: list[ClipInputs | VideoError] = []
     for start in range(0, len(clips), batch_size):

