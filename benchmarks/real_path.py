@@ -79,7 +79,7 @@ def build(variant: str, out: Path, full: bool, layers: int, smoke: bool, device:
     if smoke:
         transformer = {"num_layers": 1, "num_attention_heads": 2, "attention_head_dim": 32, "ffn_dim": 128}
         text = {**text, "d_model": 64, "d_kv": 32}
-        vae = {"base_dim": 8, "num_res_blocks": 1} if variant != "wan2.2-ti2v-5b" else {"base_dim": 8}
+        vae = {"base_dim": 8, "num_res_blocks": 1, **({"decoder_base_dim": None} if "ti2v" in variant else {})}
     return build_pipeline(variant, out, transformer=transformer, text=text, vae=vae)
 
 
@@ -158,6 +158,30 @@ def stages(folder: Path, data: Path, target, device: str, proj_dim: int) -> tupl
     return seconds, peaks
 
 
+def decode_comparison(path: Path, target) -> dict:
+    """One long clip standardised by decoding every frame then picking (the old path) and by
+    ``read_standardised`` (decode up to the last needed frame, resize in FFmpeg): seconds and the
+    peak of numpy/Python allocations (tracemalloc; numpy reports its buffers to it)."""
+    import tracemalloc
+
+    from motive.data.standardise import read_standardised, standardise
+    from motive.data.video import read_video
+
+    out = {}
+    for name, fn in (
+        ("all_frames_then_pick", lambda: standardise(read_video(path), target)),
+        ("streaming", lambda: read_standardised(path, target)),
+    ):
+        tracemalloc.start()
+        start = time.perf_counter()
+        video, _ = fn()
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        out[name] = {"s": round(seconds, 2), "peak_mib": round(peak / 2**20), "frames": video.num_frames}
+    return out
+
+
 def cli_run(folder: Path, data: Path, target, device: str, proj_dim: int, out: Path) -> dict:
     """The whole ``motive featurize`` in a subprocess: wall time and the peaks it logs."""
     cmd = [sys.executable, "-m", "motive", "featurize", "--model", str(folder), "--data", str(data),
@@ -218,6 +242,7 @@ def main() -> None:
         build_s = time.perf_counter() - start
         data = dataset(work / "data", clips)
         seconds, peaks = stages(folder, data, target, args.device, args.proj_dim)
+        decode = decode_comparison(CLIPS / NAMES[0], target)
         torch.cuda.empty_cache() if cuda else None
         cli = cli_run(folder, data, target, args.device, args.proj_dim, work / "store")
     per_clip = (
@@ -256,7 +281,7 @@ def main() -> None:
         "variant": args.variant, "full": args.full, "device": device_name, "clips": clips,
         "format": [target.frames, target.height, target.width, target.fps],
         "seconds": {k: round(v, 3) for k, v in seconds.items()}, "peaks": peaks,
-        "per_clip_s": round(per_clip, 3), "cli": cli, "build_s": round(build_s, 1),
+        "per_clip_s": round(per_clip, 3), "cli": cli, "build_s": round(build_s, 1), "decode": decode,
     }))  # fmt: skip
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from motive.files import atomic_path, write_text_atomic
+from motive.inputs import cache_size
 from motive.store.format import (
     FORMAT,
     INDEX,
@@ -201,6 +202,7 @@ def info(path: str | Path) -> dict:
             "dim": s.meta["projection"]["d_out"],
             "shards": s.meta["shards"],
             "bytes": sum(sh.nbytes for sh in s.shards),
+            "cache": dict(zip(("files", "bytes"), cache_size(path / "cache"))),  # featurize's default cache
             **{
                 k: s.meta[k]
                 for k in (
@@ -211,6 +213,7 @@ def info(path: str | Path) -> dict:
                     "projection",
                     "standardise",
                     "latent_shape",
+                    "latent_dtype",
                     "motive_version",
                 )
             },
