@@ -71,6 +71,10 @@ def _sync(device: torch.device) -> None:
 def build(variant: str, out: Path, full: bool, layers: int, smoke: bool, device: str) -> Path:
     from motive.models.shapes import build_pipeline
 
+    if full and variant == "wan2.2-t2v-a14b":  # the attributed low-noise expert at full size, in bf16
+        return build_pipeline(
+            variant, out, transformer={"num_layers": 1}, transformer_2={}, device=device, dtype=torch.bfloat16
+        )
     if full:
         return build_pipeline(variant, out, device=device)
     text = {"d_ff": 256, "num_layers": 1, "num_heads": 2, "vocab_size": 384}
@@ -79,7 +83,11 @@ def build(variant: str, out: Path, full: bool, layers: int, smoke: bool, device:
     if smoke:
         transformer = {"num_layers": 1, "num_attention_heads": 2, "attention_head_dim": 32, "ffn_dim": 128}
         text = {**text, "d_model": 64, "d_kv": 32}
-        vae = {"base_dim": 8, "num_res_blocks": 1, **({"decoder_base_dim": None} if "ti2v" in variant else {})}
+        vae = {
+            "base_dim": 8,
+            "num_res_blocks": 1,
+            **({"decoder_base_dim": None} if "ti2v" in variant else {}),
+        }
     return build_pipeline(variant, out, transformer=transformer, text=text, vae=vae)
 
 
@@ -99,7 +107,7 @@ def dataset(root: Path, n: int) -> Path:
     return root
 
 
-def stages(folder: Path, data: Path, target, device: str, proj_dim: int) -> tuple[dict, dict]:
+def stages(folder: Path, data: Path, target, device: str, proj_dim: int, tables: str) -> tuple[dict, dict]:
     """Each featurize stage in turn: {stage: seconds}, {stage: peaks after it}."""
     from motive.data.dataset import load_dataset
     from motive.gradients import GradientConfig, GradientFeaturizer
@@ -124,7 +132,10 @@ def stages(folder: Path, data: Path, target, device: str, proj_dim: int) -> tupl
     model = timed("load", lambda: VideoModel.from_pretrained(folder, device=device, sigma=config.sigma))
     vae_fp = timed("fingerprint", lambda: (model_fingerprint(model), vae_fingerprint(model))[1])
     shape = model.latent_shape(target.frames, target.height, target.width)
-    feat = timed("tables", lambda: GradientFeaturizer(model, config, shape, target.frames))
+    where = {"auto": None, "device": device, "host": "cpu"}[tables]
+    feat = timed(
+        "tables", lambda: GradientFeaturizer(model, config, shape, target.frames, table_device=where)
+    )
     timed("tables", feat.projection.prepare_all)
     clips = load_dataset(data).clips
     mask = feat.config.mask
@@ -182,10 +193,10 @@ def decode_comparison(path: Path, target) -> dict:
     return out
 
 
-def cli_run(folder: Path, data: Path, target, device: str, proj_dim: int, out: Path) -> dict:
+def cli_run(folder: Path, data: Path, target, device: str, proj_dim: int, tables: str, out: Path) -> dict:
     """The whole ``motive featurize`` in a subprocess: wall time and the peaks it logs."""
     cmd = [sys.executable, "-m", "motive", "featurize", "--model", str(folder), "--data", str(data),
-           "--out", str(out), "--device", device, "--proj-dim", str(proj_dim), "--frames", str(target.frames),
+           "--out", str(out), "--device", device, "--tables", tables, "--proj-dim", str(proj_dim), "--frames", str(target.frames),
            "--fps", str(target.fps), "--height", str(target.height), "--width", str(target.width), "-v"]  # fmt: skip
     start = time.perf_counter()
     run = subprocess.run(
@@ -217,6 +228,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=4)
     ap.add_argument("--proj-dim", type=int, default=512)
     ap.add_argument("--device", default="cuda" if cuda else "cpu")
+    ap.add_argument("--tables", default="auto", choices=["auto", "device", "host"], help="featurize --tables")
     ap.add_argument("--smoke", action="store_true", help="tiny widths, 2 clips, 5×64×64")
     ap.add_argument(
         "--work", default=None, help="folder for the pipeline and stores (default: a temporary one)"
@@ -241,10 +253,10 @@ def main() -> None:
         folder = build(args.variant, work / "pipeline", args.full, args.layers, args.smoke, args.device)
         build_s = time.perf_counter() - start
         data = dataset(work / "data", clips)
-        seconds, peaks = stages(folder, data, target, args.device, args.proj_dim)
+        seconds, peaks = stages(folder, data, target, args.device, args.proj_dim, args.tables)
         decode = decode_comparison(CLIPS / NAMES[0], target)
         torch.cuda.empty_cache() if cuda else None
-        cli = cli_run(folder, data, target, args.device, args.proj_dim, work / "store")
+        cli = cli_run(folder, data, target, args.device, args.proj_dim, args.tables, work / "store")
     per_clip = (
         sum(
             v
@@ -277,8 +289,10 @@ def main() -> None:
     print(
         f"| `motive featurize` (subprocess) | {cli['wall_s']} total | {cli['host_gib']} | {cli['device_gib'] or '–'} |"
     )
+    what = "; ".join(f"{k}: {v['s']} s, peak {v['peak_mib']} MiB" for k, v in decode.items())
+    print(f"decoding {NAMES[0]} (1280×720, 300 frames) to this format: {what}")
     print(json.dumps({
-        "variant": args.variant, "full": args.full, "device": device_name, "clips": clips,
+        "variant": args.variant, "full": args.full, "tables": args.tables, "device": device_name, "clips": clips,
         "format": [target.frames, target.height, target.width, target.fps],
         "seconds": {k: round(v, 3) for k, v in seconds.items()}, "peaks": peaks,
         "per_clip_s": round(per_clip, 3), "cli": cli, "build_s": round(build_s, 1), "decode": decode,

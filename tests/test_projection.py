@@ -177,3 +177,23 @@ def test_cuda_projection_equals_the_cpu_one():
     for i in (2, 0, 1):
         stream.add(i, pieces[i])
     torch.testing.assert_close(stream.result().cpu(), cpu(x[:1])[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_tables_in_pinned_host_memory_project_the_same_on_cuda():
+    x = torch.randn(2, 300_000, device="cuda")
+    on_device = Fastfood(300_000, 64, seed=2, max_block=2**12, device="cuda")
+    on_host = Fastfood(300_000, 64, seed=2, max_block=2**12, device="cuda", table_device="cpu")
+    assert on_host._signs.is_pinned() and on_device._signs.is_cuda
+    on_host.prepare_all()
+    torch.testing.assert_close(on_host(x), on_device(x), rtol=0, atol=0)
+
+
+def test_default_table_device_is_the_projection_device_off_cuda():
+    from motive.projection import default_table_device
+
+    assert default_table_device(torch.device("cpu"), 10**12) == torch.device("cpu")
+    f = Fastfood(5000, 16, seed=1, max_block=2**10)
+    assert f.table_device == torch.device("cpu")
+    f.prepare_all(progress=False)
+    assert f._ready.all()

@@ -126,10 +126,13 @@ class GradientFeaturizer:
         frames: int,
         keep_tables: bool = True,
         checkpointing: bool = True,
+        table_device: str | None = None,
     ):
         """``keep_tables=False`` regenerates the projection's randomness per block instead of keeping
         5 bytes per parameter (same features; memory flat in model size, slower on CPU).
-        ``checkpointing``: recompute activations in backward on the streaming path (same features)."""
+        ``checkpointing``: recompute activations in backward on the streaming path (same features).
+        ``table_device``: where kept tables live (default: the model's device unless they would take
+        more than a quarter of its free memory, see ``motive.projection.DEVICE_TABLE_SHARE``)."""
         self.model = model
         self.config = config = config.for_model(model)
         self.checkpointing = checkpointing and model.transformer._supports_gradient_checkpointing
@@ -141,7 +144,13 @@ class GradientFeaturizer:
             e.to(model.device) for e in common_noise(self.latent_shape, config.noise_seed, config.noise_draws)
         ]
         self.projection = Fastfood(
-            self.dim, config.proj_dim, config.proj_seed, config.max_block, model.device, keep_tables
+            self.dim,
+            config.proj_dim,
+            config.proj_seed,
+            config.max_block,
+            model.device,
+            keep_tables,
+            table_device=table_device,
         )
         self.stream = StreamingProjector(self.projection, [p.numel() for _, p in self.params])
         chosen = {id(p) for _, p in self.params}

@@ -237,12 +237,26 @@ class Fastfood:
         dtypes = (torch.int8, self._perm_dtype, torch.float16, torch.float32, torch.int64)
         return tuple(torch.from_numpy(x).to(device or self.device, dt) for x, dt in zip(parts, dtypes))
 
-    def prepare_all(self) -> None:
+    def prepare_all(self, progress: bool = False) -> None:
         """Generate every block's randomness now, so later calls exclude it (on one CPU core: numpy's
-        generators hold the GIL, so threads do not help). Needs ``keep_tables``."""
+        generators hold the GIL, so threads do not help); ``progress`` shows a bar. Needs ``keep_tables``."""
+        from tqdm import tqdm
+
         if not self.keep_tables:
             raise ValueError("prepare_all() keeps the randomness; this projection has keep_tables=False")
-        self._tables(list(range(self.spec.num_blocks)))
+        m, step = self.spec.num_blocks, self.chunk_blocks
+        for j in tqdm(range(0, m, step), desc="projection tables", unit_scale=step, disable=not progress):
+            self._fill(list(range(j, min(j + step, m))))
+
+    def _fill(self, ids: list[int]) -> tuple[torch.Tensor, ...]:
+        """Generate the kept randomness of blocks ``ids`` not generated yet; returns the whole tables."""
+        tables = (self._signs, self._perm, self._gauss, self._scale, self._rows)
+        for j in ids:
+            if not self._ready[j]:
+                for dst, src in zip(tables, self._compact(j, self.table_device)):
+                    dst[j] = src
+                self._ready[j] = True
+        return tables
 
     def _tables(self, ids: list[int]) -> tuple[torch.Tensor, ...]:
         """(signs, perm − offset, gauss, scale, rows) of blocks ``ids``, each ``[J, ...]``."""
@@ -252,12 +266,7 @@ class Fastfood:
                 self.peak_transient_nbytes, sum(t.numel() * t.element_size() for t in parts)
             )
             return tuple(parts)
-        tables = (self._signs, self._perm, self._gauss, self._scale, self._rows)
-        for j in ids:
-            if not self._ready[j]:
-                for dst, src in zip(tables, self._compact(j, self.table_device)):
-                    dst[j] = src
-                self._ready[j] = True
+        tables = self._fill(ids)
         # consecutive blocks are a view of the tables; a scattered list is gathered once
         J = len(ids)
         sel = (

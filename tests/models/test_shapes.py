@@ -104,3 +104,14 @@ def test_fingerprint_samples_without_copying_and_tells_models_apart(tiny_model, 
 def test_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown variant"):
         build_pipeline("wan3", tmp_path)
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_text_encoder_leaves_the_device_after_encoding(real_shaped_dir, tmp_path):
+    model = VideoModel.from_pretrained(real_shaped_dir)  # auto: CUDA
+    assert model.device.type == "cuda" and model.text_dtype == torch.bfloat16
+    before = torch.cuda.memory_allocated()
+    model.text_cache = tmp_path
+    model.cache_prompts(["a red ball bounces", "water flows"])
+    assert model.pipe.text_encoder is None
+    assert torch.cuda.memory_allocated() <= before + 2**20  # nothing of the encoder stays behind

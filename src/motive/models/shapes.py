@@ -104,17 +104,20 @@ def build_pipeline(
     out: str | Path,
     *,
     transformer: dict | None = None,
+    transformer_2: dict | None = None,
     vae: dict | None = None,
     text: dict | None = None,
     seed: int = 0,
     device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write a randomly initialised ``variant`` pipeline (a key of ``VARIANTS``) to ``out``.
 
     ``transformer``, ``vae`` and ``text`` override their configs (e.g. ``{"num_layers": 1}``; ``text``
-    overrides UMT5-XXL's). The transformer's ``text_dim`` follows the text encoder's width. ``device``
-    is where the modules are initialised (CUDA is much faster at full size); they are saved in fp32,
-    the text encoder in bf16 as released."""
+    overrides UMT5-XXL's); ``transformer_2`` overrides the second expert's instead (default: as the
+    first). The transformer's ``text_dim`` follows the text encoder's width. ``device`` is where the
+    modules are initialised (CUDA is much faster at full size); transformers are saved in ``dtype``
+    (bf16 halves a 14B expert's 56 GB), the VAE in fp32, the text encoder in bf16, as released."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
     from transformers import ByT5Tokenizer, UMT5Config, UMT5EncoderModel
 
@@ -127,11 +130,12 @@ def build_pipeline(
         encoder = UMT5EncoderModel(
             UMT5Config(**text_cfg, dropout_rate=0.0, is_encoder_decoder=False, feed_forward_proj="gated-gelu")
         ).to(torch.bfloat16)
-        t_cfg = {**spec["transformer"], **(transformer or {})}
-        t_cfg.setdefault("out_channels", t_cfg["in_channels"])
-        experts = [
-            WanTransformer3DModel(**t_cfg, text_dim=text_cfg["d_model"]) for _ in range(spec["experts"])
-        ]
+        overrides = [transformer or {}, transformer_2 if transformer_2 is not None else transformer or {}]
+        experts = []
+        for k in range(spec["experts"]):
+            t_cfg = {**spec["transformer"], **overrides[k]}
+            t_cfg.setdefault("out_channels", t_cfg["in_channels"])
+            experts.append(WanTransformer3DModel(**t_cfg, text_dim=text_cfg["d_model"]).to(dtype))
         autoencoder = AutoencoderKLWan(**{**spec["vae"], **(vae or {})})
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=spec["flow_shift"]

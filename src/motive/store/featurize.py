@@ -115,6 +115,14 @@ class FeaturizeOptions:
             "parameter (same vectors; memory flat in model size, slower on CPU)",
         },
     )
+    tables: str = field(
+        default="auto",
+        metadata={
+            "help": "where the kept projection tables live: auto (the device unless they would take over a "
+            "quarter of its free memory, then pinned host memory), device, host",
+            "choices": ("auto", "device", "host"),
+        },
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace a store with other settings (or data) at --out"}
     )
@@ -149,8 +157,9 @@ def featurize(
     with stage("fingerprinting the model"):
         model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
+    table_device = {"auto": None, "device": str(model.device), "host": "cpu"}[options.tables]
     featurizer = GradientFeaturizer(
-        model, config, shape, target.frames, options.keep_tables, options.checkpointing
+        model, config, shape, target.frames, options.keep_tables, options.checkpointing, table_device
     )
     plan = build_meta(model, config, target, featurizer, model_fp)
     plan["data"] = str(dataset.root)  # where the clips live
@@ -239,11 +248,12 @@ def _featurize_rank(
     if todo:  # every prompt of this rank through the text encoder once; it is then freed
         model.cache_prompts([dataset.clips[i].prompt for c in todo for i in c])
         if featurizer.projection.keep_tables:
-            gib = featurizer.projection.nbytes / 2**30
+            gib, where = featurizer.projection.nbytes / 2**30, featurizer.projection.table_device
             with stage(
-                f"building the projection tables ({gib:.2f} GiB, {featurizer.projection.spec.num_blocks} blocks)"
+                f"building the projection tables ({gib:.2f} GiB in {where} memory, "
+                f"{featurizer.projection.spec.num_blocks} blocks)"
             ):
-                featurizer.projection.prepare_all()
+                featurizer.projection.prepare_all(progress=progress and ranks.rank == 0)
     files = [cache_file(dataset.clips[i].video, target, mask, vae_fp, cache) for c in todo for i in c]
     if all(f is not None and f.is_file() for f in files):
         workers = 0  # every input is cached: reading them here beats starting worker processes
