@@ -135,7 +135,8 @@ def build_pipeline(
         for k in range(spec["experts"]):
             t_cfg = {**spec["transformer"], **overrides[k]}
             t_cfg.setdefault("out_channels", t_cfg["in_channels"])
-            experts.append(WanTransformer3DModel(**t_cfg, text_dim=text_cfg["d_model"]).to(dtype))
+            expert = WanTransformer3DModel(**t_cfg, text_dim=text_cfg["d_model"])
+            experts.append(expert if dtype == torch.float32 else expert.to(dtype))
         autoencoder = AutoencoderKLWan(**{**spec["vae"], **(vae or {})})
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=spec["flow_shift"]
