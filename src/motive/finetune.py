@@ -1,15 +1,27 @@
-"""Full fine-tuning of the transformer on a selection (docs/method.md §7).
+"""Fine-tuning the transformer on a selection: full (the paper's setting) or LoRA (docs/method.md §7).
 
-Text encoder and VAE stay frozen; the standard (unmasked) flow-matching loss; AdamW at lr 1e-5 (the
-paper's); the subset is repeated (the paper: 1 epoch over the subset repeated 50×). The output is a
-diffusers pipeline folder like the input, with ``finetune.json`` and the loss log beside it.
+Text encoder and VAE stay frozen; the standard (unmasked) flow-matching loss, so no motion mask is
+computed; AdamW at lr 1e-5 (the paper's); the subset is repeated (the paper: 1 epoch over the subset
+repeated 50×). On an accelerator (the default device when there is one) it trains under bf16 autocast
+with gradient checkpointing; gradients can be accumulated over micro-batches. Training σ follows
+Wan's shift, read from the model's scheduler config (``flow_shift``). For Wan2.2-A14B only the expert
+that Motive attributed is trained, on the noise levels it denoises; the other is left untouched.
+
+The output holds only what was trained — the transformer's safetensors (full) or the adapter (LoRA,
+diffusers' ``pytorch_lora_weights.safetensors``) — plus ``motive.json`` naming the base, so Motive
+(``VideoModel.from_pretrained``) and diffusers (``WanPipeline.from_pretrained(base, transformer=...)``
+or ``load_lora_weights``) load it. A checkpoint (weights, optimiser, schedule, random state) is saved
+every ``checkpoint_every`` steps; rerunning a killed command resumes from it to the same weights.
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,9 +29,15 @@ from pathlib import Path
 import torch
 
 from motive.data.dataset import load_dataset
-from motive.inputs import dataset_inputs
-from motive.models.wan import VideoModel
-from motive.training import EncodedData, TrainConfig, train_flow_matching
+from motive.gradients import GradientConfig
+from motive.inputs import cache_dir, dataset_inputs
+from motive.log import logger
+from motive.models.wan import VideoModel, expert_sigma_range, resolve_device
+from motive.training import EncodedData, TrainConfig, resolve_precision, train_flow_matching
+
+CHECKPOINT = "checkpoint/state.pt"  # inside the output folder, removed when the run finishes
+# LoRA on every attention projection of every block (self- and cross-attention), as Wan trainers do
+LORA_TARGETS = ["blocks.*.to_q", "blocks.*.to_k", "blocks.*.to_v", "blocks.*.to_out.0"]
 
 
 @dataclass
@@ -33,13 +51,39 @@ class FinetuneConfig:
     selection: str | None = field(  # rows of ``data``; None = the whole dataset
         default=None, metadata={"help": "selection.csv from `motive attribute` (default: all clips)"}
     )
-    out: str = field(default="", metadata={"help": "output model folder", "required": True})
+    out: str = field(default="", metadata={"help": "output folder", "required": True})
     lr: float = field(default=1e-5, metadata={"help": "AdamW learning rate (the paper: 1e-5)"})
     repeat: int = field(default=50, metadata={"help": "times the subset is repeated (the paper: 50)"})
-    batch_size: int = field(default=8, metadata={"help": "clips per step"})
+    batch_size: int = field(default=8, metadata={"help": "clips per micro-batch"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimiser step"})
     steps: int | None = field(default=None, metadata={"help": "exact optimiser steps (overrides --repeat)"})
     seed: int = field(default=0, metadata={"help": "training seed"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup: int = field(default=0, metadata={"help": "linear warm-up steps"})
+    schedule: str = field(
+        default="constant",
+        metadata={"help": "learning-rate schedule after warm-up", "choices": ("constant", "cosine")},
+    )
+    device: str = field(default="auto", metadata={"help": "torch device (auto: cuda when present)"})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "bf16 autocast or fp32 (auto: bf16 on CUDA)", "choices": ("auto", "fp32", "bf16")},
+    )
+    checkpointing: bool = field(
+        default=True,
+        metadata={"flag": "--no-checkpointing", "help": "keep activations instead of recomputing them"},
+    )
+    lora_rank: int = field(
+        default=0, metadata={"help": "0: full fine-tuning (the paper's); > 0: LoRA of this rank (peft)"}
+    )
+    lora_alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default: the rank)"})
+    lora_targets: list[str] = field(
+        default_factory=lambda: list(LORA_TARGETS),
+        metadata={"help": "comma-separated globs of the transformer modules LoRA adapts"},
+    )
+    checkpoint_every: int = field(
+        default=500, metadata={"help": "save a resumable checkpoint every N steps (0: never)"}
+    )
 
 
 def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedData:
@@ -50,43 +94,118 @@ def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedDa
     return EncodedData(torch.stack(latents), ids, prompts)
 
 
+def flow_shift(model: VideoModel) -> float:
+    """Wan's σ shift from the scheduler config: ``flow_shift`` (UniPC, Wan's own folders) or ``shift``
+    (flow-matching Euler), else 3.0."""
+    cfg = model.pipe.scheduler.config
+    return float(cfg.get("flow_shift") or cfg.get("shift") or 3.0)
+
+
+def add_lora(model: VideoModel, config: FinetuneConfig) -> list[tuple[str, torch.nn.Parameter]]:
+    """Attach a LoRA adapter (peft, diffusers' adapter API) to the transformer; its weights."""
+    from peft import LoraConfig
+
+    names = [n for n, _ in model.transformer.named_modules()]
+    chosen = [n for n in names if any(fnmatch.fnmatch(n, g) for g in config.lora_targets)]
+    if not chosen:
+        raise ValueError(f"no transformer module matches the LoRA targets {config.lora_targets}")
+    pattern = "|".join(re.escape(n) for n in chosen)  # peft matches a string target in full
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha or config.lora_rank,
+        target_modules=f"^({pattern})$",
+        init_lora_weights=True,
+    )
+    model.transformer.add_adapter(lora)
+    return [(n, p) for n, p in model.transformer.named_parameters() if "lora_" in n]
+
+
 def train_on(
-    model: VideoModel, dataset, config: FinetuneConfig, progress: bool = True
+    model: VideoModel,
+    dataset,
+    config: FinetuneConfig,
+    progress: bool = True,
+    checkpoint: Path | None = None,
 ) -> tuple[list[float], int]:
     """Fine-tune ``model`` in place on ``dataset``'s clips; returns (losses, steps)."""
     if len(dataset) == 0:
         raise ValueError(f"{config.selection or config.data}: no clips to fine-tune on")
     data = encode_clips(model, dataset, progress)
-    steps = config.steps or math.ceil(len(dataset) * config.repeat / config.batch_size)
+    steps = config.steps or math.ceil(len(dataset) * config.repeat / (config.batch_size * config.grad_accum))
     train = TrainConfig(
         steps=steps,
         batch_size=config.batch_size,
         lr=config.lr,
         weight_decay=config.weight_decay,
-        warmup=0,
-        cosine=False,
-        flow_shift=float(model.pipe.scheduler.config.get("shift", 3.0)),
+        warmup=config.warmup,
+        cosine=config.schedule == "cosine",
+        flow_shift=flow_shift(model),
         seed=config.seed,
+        grad_accum=config.grad_accum,
+        precision=resolve_precision(config.precision, model.device),
+        checkpointing=config.checkpointing,
+        sigma_range=expert_sigma_range(model),
+        checkpoint_every=config.checkpoint_every if checkpoint is not None else 0,
     )
-    return train_flow_matching(model, data, train, progress, desc="finetune"), steps
+    trainable = add_lora(model, config) if config.lora_rank else None
+    losses = train_flow_matching(model, data, train, progress, "finetune", trainable, checkpoint)
+    return losses, steps
+
+
+def attributed_sigma(config: FinetuneConfig) -> float:
+    """σ of the store the selection came from (``attribution.json`` beside ``selection.csv``), which
+    names the Wan2.2-A14B expert to train; the default σ otherwise."""
+    if config.selection:
+        summary = Path(config.selection).parent / "attribution.json"
+        if summary.is_file():
+            store = Path(json.loads(summary.read_text()).get("store", ""))
+            if (store / "meta.json").is_file():
+                return float(json.loads((store / "meta.json").read_text())["gradient"]["sigma"])
+    return GradientConfig().sigma
+
+
+def save_trained(model: VideoModel, out: Path, config: FinetuneConfig) -> None:
+    """Only what was trained, plus ``motive.json`` naming the base (see the module docstring)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if config.lora_rank:
+        from diffusers import WanPipeline
+        from peft.utils import get_peft_model_state_dict
+
+        layers = get_peft_model_state_dict(model.transformer)
+        WanPipeline.save_lora_weights(str(out), transformer_lora_layers=layers, safe_serialization=True)
+    else:
+        model.transformer.save_pretrained(str(out / model.expert), safe_serialization=True)
+    base = Path(config.model)
+    model.settings.write(
+        out,
+        base=str(base.resolve()) if base.exists() else config.model,
+        trained="lora" if config.lora_rank else "full",
+        component=model.expert,
+    )
 
 
 def finetune(config: FinetuneConfig, progress: bool = True) -> dict:
-    """Fine-tune ``config.model`` on the selected clips and save to ``config.out``."""
+    """Fine-tune ``config.model`` on the selected clips and save what was trained to ``config.out``."""
     t0 = time.perf_counter()
-    model = VideoModel.from_pretrained(config.model)
-    dataset = load_dataset(config.data, table_path=config.selection)
-    losses, steps = train_on(model, dataset, config, progress)
     out = Path(config.out)
-    model.save_pretrained(out)
+    device = resolve_device(config.device)
+    model = VideoModel.from_pretrained(config.model, device=device, sigma=attributed_sigma(config))
+    model.text_cache = cache_dir() / "text"
+    dataset = load_dataset(config.data, table_path=config.selection)
+    checkpoint = out / CHECKPOINT
+    losses, steps = train_on(model, dataset, config, progress, checkpoint)
+    save_trained(model, out, config)
     with open(out / "loss.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([("step", "loss"), *enumerate(losses)])
     summary = {
         "config": asdict(config),
         "clips": len(dataset),
         "steps": steps,
+        "trained": model.expert + (f" (LoRA rank {config.lora_rank})" if config.lora_rank else ""),
         "final_loss": sum(losses[-20:]) / min(20, len(losses)),
         "seconds": time.perf_counter() - t0,
     }
     (out / "finetune.json").write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(checkpoint.parent, ignore_errors=True)  # finished: the weights are saved
+    logger.info("fine-tuned %s for %d steps -> %s", summary["trained"], steps, out)
     return summary

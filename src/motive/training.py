@@ -1,21 +1,33 @@
 """Flow-matching training shared by pretraining and fine-tuning, on cached latents.
 
 The loss is ``motive.loss`` (docs/method.md §2). Training σ is drawn with Wan's shift:
-σ = s·u / (1 + (s−1)·u), u ~ U(0, 1). The text encoder and VAE are frozen, so each clip is encoded
-once and every step only runs the transformer.
+σ = s·u / (1 + (s−1)·u), u ~ U(0, 1), mapped into ``sigma_range`` (a Wan2.2-A14B expert trains only on
+the noise levels it denoises). The text encoder and VAE are frozen, so each clip is encoded once,
+prompts are encoded once through the model's prompt cache (the encoder then freed), and every step
+only runs the transformer: under bf16 autocast when asked, with gradient checkpointing, accumulating
+gradients over micro-batches. A run can save a checkpoint (trained weights, optimiser, schedule,
+random-generator state, losses) every few steps and resume from it to the same weights as an
+uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from motive.files import atomic_path
+from motive.log import logger
 from motive.loss import per_sample_loss
 from motive.models.wan import VideoModel, frames_to_tensor
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # "auto": bf16 on CUDA, else fp32
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -60,20 +72,77 @@ class TrainConfig:
     prompt_dropout: float = 0.1  # share of samples trained with the empty prompt (allows guidance)
     grad_clip: float = 1.0
     seed: int = 0
+    grad_accum: int = 1  # micro-batches of batch_size clips per optimiser step
+    precision: str = "fp32"  # "bf16": forward/backward under bf16 autocast (weights and AdamW fp32)
+    checkpointing: bool = False  # recompute each block's activations in backward (memory for time)
+    sigma_range: tuple[float, float] = (0.0, 1.0)  # training σ is mapped into [lo, hi)
+    checkpoint_every: int = 0  # save a resumable checkpoint every this many steps (0: never)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.grad_accum < 1 or self.batch_size < 1 or self.steps < 1:
+            raise ValueError("steps, batch_size and grad_accum must be ≥ 1")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → bf16 on CUDA, fp32 elsewhere."""
+    return ("bf16" if device.type == "cuda" else "fp32") if precision == "auto" else precision
+
+
+def _save_checkpoint(file: Path, step: int, named, opt, sched, gen, losses, config: TrainConfig) -> None:
+    state = {
+        "step": step,
+        "config": json.dumps(asdict(config), sort_keys=True),
+        "weights": {n: p.detach().cpu() for n, p in named},
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "generator": gen.get_state(),
+        "losses": torch.tensor(losses, dtype=torch.float64),
+    }
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(file) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(file: Path, config: TrainConfig) -> dict | None:
+    """A checkpoint written by a run with the same settings, or None. Loaded with ``weights_only``
+    (tensors, numbers, strings: never code)."""
+    if not file.is_file():
+        return None
+    state = torch.load(file, weights_only=True)
+    if state.get("config") != json.dumps(asdict(config), sort_keys=True):
+        raise ValueError(f"{file} was written by a run with other settings; delete it to start over")
+    return state
 
 
 def train_flow_matching(
-    model: VideoModel, data: EncodedData, config: TrainConfig, progress: bool = True, desc: str = "train"
+    model: VideoModel,
+    data: EncodedData,
+    config: TrainConfig,
+    progress: bool = True,
+    desc: str = "train",
+    trainable: list[tuple[str, torch.nn.Parameter]] | None = None,
+    checkpoint: Path | None = None,
 ) -> list[float]:
-    """Train all transformer parameters with the standard flow-matching loss; returns per-step losses."""
+    """Train the transformer with the standard flow-matching loss; returns per-step losses.
+
+    ``trainable``: the (name, parameter) pairs to train (default: all of the transformer; a LoRA run
+    passes its adapter weights). ``checkpoint``: file to save to every ``config.checkpoint_every``
+    steps and to resume from when it exists (same settings required)."""
     transformer = model.transformer
-    transformer.requires_grad_(True)  # a featurizer may have frozen some parameters
+    named = trainable if trainable is not None else list(transformer.named_parameters())
+    transformer.requires_grad_(False)
+    for _, p in named:
+        p.requires_grad_(True)
+    params = [p for _, p in named]
     transformer.train()
     device = model.device
-    texts = model.encode_text(data.prompts + [""])  # [P+1, L, D]; last row = empty prompt
+    model.cache_prompts(data.prompts + [""])  # every prompt once; the encoder is then freed
+    prompts = data.prompts + [""]  # last = the empty prompt (prompt dropout)
     empty = len(data.prompts)
     gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.AdamW(transformer.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
     def lr_at(step: int) -> float:
         if step < config.warmup:
@@ -85,23 +154,54 @@ def train_flow_matching(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     losses: list[float] = []
-    bar = tqdm(range(config.steps), desc=desc, disable=not progress)
+    start = 0
+    if checkpoint is not None and (state := _load_checkpoint(checkpoint, config)) is not None:
+        with torch.no_grad():
+            for n, p in named:
+                p.copy_(state["weights"][n])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        losses, start = state["losses"].tolist(), int(state["step"])
+        logger.info("resuming %s at step %d of %d from %s", desc, start, config.steps, checkpoint)
+    dtype = PRECISIONS[config.precision]
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+    if config.checkpointing and transformer._supports_gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
+    lo, hi = config.sigma_range
+    bar = tqdm(range(start, config.steps), desc=desc, disable=not progress, initial=start, total=config.steps)
     n = data.latents.shape[0]
-    for _ in bar:
-        idx = torch.randint(0, n, (config.batch_size,), generator=gen)
-        h = data.latents[idx].to(device)
-        pid = data.prompt_ids[idx].clone()
-        pid[torch.rand(len(idx), generator=gen) < config.prompt_dropout] = empty
-        sigma = shifted_sigmas(torch.rand(len(idx), generator=gen), config.flow_shift).to(device)
-        eps = torch.randn(h.shape, generator=gen).to(device)
-        loss = per_sample_loss(model, h, texts[pid.to(device)], sigma, eps).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(transformer.parameters(), config.grad_clip)
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if len(losses) % 25 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
-    transformer.eval()
+    try:
+        for step in bar:
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for _ in range(config.grad_accum):
+                idx = torch.randint(0, n, (config.batch_size,), generator=gen)
+                h = data.latents[idx].to(device)  # [B, C, f, h, w]
+                pid = data.prompt_ids[idx].clone()
+                pid[torch.rand(len(idx), generator=gen) < config.prompt_dropout] = empty
+                u = torch.rand(len(idx), generator=gen)
+                sigma = (lo + (hi - lo) * shifted_sigmas(u, config.flow_shift)).to(device)  # [B]
+                eps = torch.randn(h.shape, generator=gen).to(device)
+                text = model.encode_text([prompts[i] for i in pid.tolist()])  # [B, L, D]
+                with autocast:
+                    loss = per_sample_loss(model, h, text, sigma, eps).float().mean() / config.grad_accum
+                loss.backward()
+                total += float(loss.detach())
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            opt.step()
+            sched.step()
+            losses.append(total)
+            if len(losses) % 25 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
+            if (
+                checkpoint is not None
+                and config.checkpoint_every
+                and (step + 1) % config.checkpoint_every == 0
+            ):
+                _save_checkpoint(checkpoint, step + 1, named, opt, sched, gen, losses, config)
+    finally:
+        if config.checkpointing and transformer._supports_gradient_checkpointing:
+            transformer.disable_gradient_checkpointing()
+        transformer.eval()
     return losses

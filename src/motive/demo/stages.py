@@ -171,7 +171,11 @@ def finetune_and_evaluate(
         selected.clips = [pool.clips[j] for j in chosen]
         model = copy.deepcopy(model)
         ft = FinetuneConfig(
-            lr=config.finetune_lr, steps=config.finetune_steps, batch_size=config.finetune_batch, seed=seed
+            lr=config.finetune_lr,
+            steps=config.finetune_steps,
+            batch_size=config.finetune_batch,
+            seed=seed,
+            checkpointing=False,  # a 1M-parameter model: recomputing activations only costs time
         )
         train_on(model, selected, ft, progress=False)
     held_out, prompts, other = held_out_clips(load_dataset(eval_root), motion, config)

@@ -131,6 +131,15 @@ def pipeline_index(path: Path) -> dict:
     return data
 
 
+def _trained_on(path: Path) -> dict | None:
+    """The ``motive.json`` of a fine-tune output (it names its ``base``), else None."""
+    file = path / MOTIVE_JSON
+    if (path / "model_index.json").is_file() or not file.is_file():
+        return None
+    data = json.loads(file.read_text())
+    return data if "base" in data and "trained" in data else None
+
+
 def expert_for(index: dict, sigma: float) -> str:
     """The transformer that denoises at noise level σ: Wan2.2-A14B's pipeline hands timesteps
     t = 1000·σ ≥ boundary_ratio·1000 to ``transformer`` (high noise), lower ones to ``transformer_2``.
@@ -140,6 +149,15 @@ def expert_for(index: dict, sigma: float) -> str:
     if ratio is None or not has_second:
         return "transformer"
     return "transformer" if 1000.0 * sigma >= 1000.0 * float(ratio) else "transformer_2"
+
+
+def expert_sigma_range(model: VideoModel) -> tuple[float, float]:
+    """The noise levels [lo, hi) the model's expert denoises: all of [0, 1) for a single transformer;
+    Wan2.2-A14B's ``transformer`` takes σ ≥ boundary_ratio, ``transformer_2`` the rest."""
+    ratio = model.pipe.config.get("boundary_ratio")
+    if ratio is None:
+        return (0.0, 1.0)
+    return (float(ratio), 1.0) if model.expert == "transformer" else (0.0, float(ratio))
 
 
 def files_id(*folders: Path) -> str:
@@ -213,6 +231,8 @@ class VideoModel:
 
         device = resolve_device(device)
         local = local_pipeline(path)
+        if (trained := _trained_on(local)) is not None:
+            return cls._from_trained(local, trained, device, dtype, sigma)
         index = pipeline_index(local)
         expert = "transformer" if sigma is None else expert_for(index, sigma)
         skip = {"text_encoder": None}
@@ -227,6 +247,33 @@ class VideoModel:
             pipe.to(device)
         settings = ModelSettings.read(local, int(pipe.vae.config.z_dim))
         return cls(pipe, settings, str(path), expert, local, text_dtype_for(device))
+
+    @classmethod
+    def _from_trained(
+        cls, path: Path, trained: dict, device: str, dtype: torch.dtype, sigma: float | None
+    ) -> VideoModel:
+        """A ``motive finetune`` output: its base pipeline with the trained transformer put in (full)
+        or the LoRA adapter fused into it (so the parameters are plain weights, as in the base)."""
+        from diffusers import WanTransformer3DModel
+
+        component = trained.get("component", "transformer")
+        if sigma is None and component == "transformer_2":
+            sigma = 0.0  # its expert: a model trained on one expert loads that one
+        model = cls.from_pretrained(trained["base"], device, dtype, sigma)
+        if model.expert != component and getattr(model.pipe, component) is None:
+            raise ModelError(f"{path} trained {component}, which σ = {sigma} does not load")
+        with stage(f"loading the fine-tuned {component} ({trained['trained']}) from {path}"):
+            if trained["trained"] == "full":
+                module = WanTransformer3DModel.from_pretrained(str(path), subfolder=component, dtype=dtype)
+                setattr(model.pipe, component, module.to(model.device).eval())
+            else:
+                model.pipe.load_lora_weights(
+                    str(path), adapter_name="motive", load_into_transformer_2=component == "transformer_2"
+                )
+                model.pipe.fuse_lora(components=[component], adapter_names=["motive"])
+                model.pipe.unload_lora_weights()
+        model.source = str(path)
+        return model
 
     def save_pretrained(self, path: str | Path, **extra) -> Path:
         """Write the pipeline (safetensors) plus ``motive.json``; extra keys go into motive.json."""
