@@ -118,11 +118,10 @@ def test_a_killed_finetune_resumes_to_the_same_weights(model_dir, mini_world, tm
 
 
 def test_a14b_trains_only_the_attributed_expert(wan22_dirs, tmp_path):
-    from tests.conftest import real_clip_dataset
-
     import shutil
 
     from motive.models.wan import ModelSettings
+    from tests.conftest import real_clip_dataset
 
     data = real_clip_dataset(tmp_path / "d", ["imageio__newtonscradle.gif"], ["a cradle"])
     base = shutil.copytree(wan22_dirs["a14b"], tmp_path / "a14b")  # with a small clip format:
