@@ -100,3 +100,16 @@ def test_fp16_latents_change_scores_by_less_than_1e_4(tiny_model, mini_world):
 
         (p32, p16), (q32, q16) = features("pool"), features("query")
         assert (p32 @ q32.T - p16 @ q16.T).abs().max() < 1e-4
+
+
+def test_inputs_without_motion_compute_no_flow_and_are_cached_apart(tiny_model, mini_world, tmp_path):
+    from motive.inputs import dataset_inputs
+
+    clips = list(load_dataset(mini_world / "query"))[:2]
+    bare = dataset_inputs(tiny_model, clips, cache=tmp_path, motion=False)
+    assert all(x.mask.numel() == 0 and x.mean_flow != x.mean_flow for x in bare)  # NaN
+    full = dataset_inputs(tiny_model, clips, cache=tmp_path)
+    assert all(x.mask.shape == x.latent.shape[1:] for x in full)
+    torch.testing.assert_close(bare[0].latent, full[0].latent, rtol=0, atol=0)  # the same latent
+    again = dataset_inputs(tiny_model, clips, cache=tmp_path, motion=False)  # read back from the cache
+    assert again[0].mask.numel() == 0 and len(list(tmp_path.glob("*.pt"))) == 4

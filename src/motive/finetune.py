@@ -87,8 +87,8 @@ class FinetuneConfig:
 
 
 def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedData:
-    """Latents of every clip (through the shared input cache), with prompt ids."""
-    latents = [x.latent for x in dataset_inputs(model, list(dataset))]
+    """Latents of every clip (through the shared input cache; no flow computed), with prompt ids."""
+    latents = [x.latent for x in dataset_inputs(model, list(dataset), motion=False)]
     prompts = sorted({c.prompt for c in dataset})
     ids = torch.tensor([prompts.index(c.prompt) for c in dataset], dtype=torch.long)
     return EncodedData(torch.stack(latents), ids, prompts)

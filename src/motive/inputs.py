@@ -65,7 +65,7 @@ def cache_size(folder: Path) -> tuple[int, int]:
     return len(files), sum(f.stat().st_size for f in files)
 
 
-def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskConfig) -> str:
+def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskConfig | None) -> str:
     st = clip.stat()
     raw = json.dumps(
         [
@@ -74,7 +74,7 @@ def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskCon
             st.st_mtime_ns,
             vae_fp,
             target.to_dict(),
-            mask.to_dict(),
+            mask.to_dict() if mask is not None else None,
             str(LATENT_DTYPE),
         ]
     )
@@ -82,7 +82,7 @@ def _cache_key(clip: Path, vae_fp: str, target: StandardiseTarget, mask: MaskCon
 
 
 def cache_file(
-    clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+    clip: Path, target: StandardiseTarget, mask: MaskConfig | None, vae_fp: str, cache: Path | None
 ) -> Path | None:
     """Where the clip's inputs are cached (None without a cache or for a missing clip)."""
     if cache is None or not clip.exists():
@@ -102,11 +102,13 @@ class Prepared:
 
 
 def prepare_clip(
-    clip: Path, target: StandardiseTarget, mask: MaskConfig, vae_fp: str, cache: Path | None
+    clip: Path, target: StandardiseTarget, mask: MaskConfig | None, vae_fp: str, cache: Path | None
 ) -> ClipInputs | Prepared | VideoError:
     """The CPU half of a clip's inputs (decode, standardise, flow → mask), or its cached inputs.
 
-    Runs in data-loading worker processes; ``mask`` must already have the model's strides."""
+    Runs in data-loading worker processes; ``mask`` must already have the model's strides. With
+    ``mask=None`` no flow is computed (training's loss does not use it): the mask is empty, the flow
+    statistics NaN."""
     file = cache_file(clip, target, mask, vae_fp, cache)
     if file is not None and file.is_file():
         cached = read_cached(file, target)
@@ -117,6 +119,9 @@ def prepare_clip(
         video, _ = read_standardised(clip, target)  # decodes only the frames the target needs
     except VideoError as exc:
         return exc
+    if mask is None:
+        stats = {k: float("nan") for k in MOTION_COLUMNS} | {"cuts": []}
+        return Prepared(video.frames, torch.zeros(0), float("nan"), stats, file)
     m = compute_motion(video.frames, mask)
     w = latent_mask(m.weights, mask.spatial_stride, mask.temporal_stride)  # [f, h, w]
     stats = {k: m.stats[k] for k in MOTION_COLUMNS}
@@ -146,7 +151,7 @@ def read_cached(file: Path, target: StandardiseTarget) -> ClipInputs | None:
             and isinstance(mask, torch.Tensor)
             and latent.dim() == 4
             and latent.dtype == LATENT_DTYPE
-            and tuple(mask.shape) == tuple(latent.shape[1:])
+            and (mask.numel() == 0 or tuple(mask.shape) == tuple(latent.shape[1:]))  # empty: no mask
             and isinstance(motion, dict)
             and set(MOTION_COLUMNS) <= set(motion)
             and d["digest"] == _digest(latent, mask)
@@ -190,13 +195,13 @@ def clip_inputs_batch(
     model: VideoModel,
     clips: list[Path],
     target: StandardiseTarget,
-    mask: MaskConfig,
+    mask: MaskConfig | None,
     vae_fp: str,
     cache: Path | None,
 ) -> list[ClipInputs | VideoError]:
-    """Standardise, flow → mask and VAE-encode several clips; read from / write to ``cache`` when given.
-    A clip that cannot be read gives its error."""
-    mask = mask.for_model(model.scale_spatial, model.scale_temporal)
+    """Standardise, flow → mask (unless ``mask`` is None) and VAE-encode several clips; read from /
+    write to ``cache`` when given. A clip that cannot be read gives its error."""
+    mask = mask.for_model(model.scale_spatial, model.scale_temporal) if mask is not None else None
     return encode_prepared(model, [prepare_clip(c, target, mask, vae_fp, cache) for c in clips])
 
 
@@ -208,16 +213,19 @@ def dataset_inputs(
     keep_errors: bool = False,
     cache: Path | None = None,
     target: StandardiseTarget | None = None,
+    motion: bool = True,
 ) -> list:
     """Inputs of every clip in ``target`` format (default: the model's native one), through the input
-    cache folder ``cache`` (default ``cache_dir()/inputs``). A clip that cannot be read raises its
-    ``VideoError``, or with ``keep_errors`` stands in the list as it."""
+    cache folder ``cache`` (default ``cache_dir()/inputs``). ``motion=False`` computes no flow (empty
+    masks). A clip that cannot be read raises its ``VideoError``, or with ``keep_errors`` stands in the
+    list as it."""
     target, fp = target or default_target(model), vae_fingerprint(model)
     cache = cache or cache_dir() / "inputs"
     out: list[ClipInputs | VideoError] = []
     for start in range(0, len(clips), batch_size):
         batch = [c.video for c in clips[start : start + batch_size]]
-        for x in clip_inputs_batch(model, batch, target, mask or MaskConfig(), fp, cache):
+        config = (mask or MaskConfig()) if motion else None
+        for x in clip_inputs_batch(model, batch, target, config, fp, cache):
             if isinstance(x, VideoError) and not keep_errors:
                 raise x
             out.append(x)

@@ -21,7 +21,7 @@ from motive.demo.world import generate_world, world_exists
 from motive.evaluate import evaluate, target_specificity
 from motive.finetune import FinetuneConfig, train_on
 from motive.gradients import GradientConfig
-from motive.inputs import dataset_inputs
+from motive.inputs import cache_dir, dataset_inputs
 from motive.models.wan import VideoModel
 from motive.parallel import Processes
 from motive.scoring import majority_vote
@@ -70,7 +70,8 @@ def pool_scores(
     """Featurize the pool into ``stores/name`` (a finished store with the same settings and data is
     reused) and score it against the queries (featurized into ``stores/query_name``) → (pool store,
     cosine scores [N_pool, N_query])."""
-    options = FeaturizeOptions(overwrite=True)
+    # one input cache for every stage of the demo (fine-tunes and evaluation read the same clips)
+    options = FeaturizeOptions(overwrite=True, cache_dir=str(cache_dir()))
     store = featurize(model, pool.root, stores / name, config, options=options, progress=progress)
     scores, _ = method_scores("motive", model, store, queries, stores / f"query_{name}", progress=progress)
     return store, scores
