@@ -23,7 +23,14 @@ LAYERS = [
     ["motive.store.format"],
     ["motive.store.journal"],
     ["motive.store.featurize", "motive.store"],
-    ["motive.attribute", "motive.finetune", "motive.evaluate", "motive.queries", "motive.report"],
+    [
+        "motive.attribute",
+        "motive.finetune",
+        "motive.evaluate",
+        "motive.queries",
+        "motive.report",
+        "motive.export",
+    ],
     ["motive.demo"],
     ["motive.cli", "motive.__main__"],
 ]

@@ -13,6 +13,7 @@ SUBCOMMANDS = [
     "attribute",
     "report",
     "finetune",
+    "export",
     "evaluate",
     "demo",
     "motion",

@@ -18,6 +18,7 @@ from motive.demo.config import DemoConfig
 from motive.demo.pretrain import PretrainConfig
 from motive.demo.world import WorldConfig
 from motive.evaluate import EvalConfig
+from motive.export import ExportConfig
 from motive.finetune import FinetuneConfig
 from motive.gradients import GradientConfig
 from motive.motion.export import RunOptions
@@ -216,6 +217,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from motive.export import export_selection
+
+    summary = export_selection(
+        args.selection, args.out, from_args(ExportConfig(), args), args.data, progress=not args.quiet
+    )
+    print(f"{args.out}: {summary['clips']} clips for {summary['config']['format']}; its flags:")
+    print(f"  {summary['trainer_flags']}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from motive.data.dataset import load_dataset
     from motive.evaluate import evaluate, target_specificity
@@ -362,6 +374,16 @@ def options_report(p: argparse.ArgumentParser) -> None:
 def options_finetune(p: argparse.ArgumentParser) -> None:
     add_options(p, FinetuneConfig)
     _finish(p, _cmd_finetune)
+
+
+def options_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "selection", help="selection.csv from `motive attribute` (or any metadata.csv with --data)"
+    )
+    p.add_argument("--out", required=True, help="folder to write (videos/ plus the trainer's index files)")
+    p.add_argument("--data", default=None, help="dataset folder of the clips (default: the store's)")
+    add_options(p, ExportConfig)
+    _finish(p, _cmd_export)
 
 
 def options_evaluate(p: argparse.ArgumentParser) -> None:
