@@ -184,8 +184,13 @@ def save_trained(model: VideoModel, out: Path, config: FinetuneConfig) -> None:
     )
 
 
-def finetune(config: FinetuneConfig, progress: bool = True) -> dict:
-    """Fine-tune ``config.model`` on the selected clips and save what was trained to ``config.out``."""
+def finetune(config: FinetuneConfig, progress: bool = True) -> dict | None:
+    """Fine-tune ``config.model`` on the selected clips and save what was trained to ``config.out``.
+    Under torchrun every rank trains (see ``motive.training``) and rank 0 saves and returns the summary;
+    the others return None."""
+    import torch.distributed as dist
+
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     t0 = time.perf_counter()
     out = Path(config.out)
     device = resolve_device(config.device)
@@ -193,7 +198,9 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict:
     model.text_cache = cache_dir() / "text"
     dataset = load_dataset(config.data, table_path=config.selection)
     checkpoint = out / CHECKPOINT
-    losses, steps = train_on(model, dataset, config, progress, checkpoint)
+    losses, steps = train_on(model, dataset, config, progress and rank == 0, checkpoint)
+    if rank != 0:
+        return None
     save_trained(model, out, config)
     with open(out / "loss.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([("step", "loss"), *enumerate(losses)])

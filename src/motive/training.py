@@ -7,7 +7,9 @@ prompts are encoded once through the model's prompt cache (the encoder then free
 only runs the transformer: under bf16 autocast when asked, with gradient checkpointing, accumulating
 gradients over micro-batches. A run can save a checkpoint (trained weights, optimiser, schedule,
 random-generator state, losses) every few steps and resume from it to the same weights as an
-uninterrupted run.
+uninterrupted run. Under torchrun every rank draws the same global batch (``batch_size`` × ranks,
+from the same generator), trains on its slice and averages gradients with the others, so N ranks take
+the steps one process with N× the batch would, up to floating-point reduction order.
 """
 
 from __future__ import annotations
@@ -83,6 +85,39 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.grad_accum < 1 or self.batch_size < 1 or self.steps < 1:
             raise ValueError("steps, batch_size and grad_accum must be ≥ 1")
+
+
+def _group() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(params: list[torch.nn.Parameter], world: int) -> None:
+    """Mean of every rank's gradients, in place (one all-reduce per flattened bucket of tensors)."""
+    import torch.distributed as dist
+
+    grads = [p.grad for p in params if p.grad is not None]
+    for bucket in torch.split(torch.arange(len(grads)), 64):
+        flat = torch.cat([grads[i].reshape(-1) for i in bucket.tolist()])
+        dist.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for i in bucket.tolist():
+            n = grads[i].numel()
+            grads[i].copy_(flat[offset : offset + n].view_as(grads[i]))
+            offset += n
+
+
+def _sum_over_ranks(value: float) -> float:
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -169,25 +204,34 @@ def train_flow_matching(
     if config.checkpointing and transformer._supports_gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     lo, hi = config.sigma_range
-    bar = tqdm(range(start, config.steps), desc=desc, disable=not progress, initial=start, total=config.steps)
+    rank, world = _group()
+    B = config.batch_size
+    mine = slice(rank * B, (rank + 1) * B)  # this rank's part of each global batch
+    bar = tqdm(
+        range(start, config.steps), desc=desc, disable=not progress or rank, initial=start, total=config.steps
+    )
     n = data.latents.shape[0]
     try:
         for step in bar:
             opt.zero_grad(set_to_none=True)
             total = 0.0
             for _ in range(config.grad_accum):
-                idx = torch.randint(0, n, (config.batch_size,), generator=gen)
-                h = data.latents[idx].to(device)  # [B, C, f, h, w]
+                idx = torch.randint(0, n, (B * world,), generator=gen)  # the global batch, on every rank
                 pid = data.prompt_ids[idx].clone()
                 pid[torch.rand(len(idx), generator=gen) < config.prompt_dropout] = empty
                 u = torch.rand(len(idx), generator=gen)
+                eps = torch.randn((len(idx), *data.latents.shape[1:]), generator=gen)
+                idx, pid, u, eps = idx[mine], pid[mine], u[mine], eps[mine].to(device)
+                h = data.latents[idx].to(device)  # [B, C, f, h, w]
                 sigma = (lo + (hi - lo) * shifted_sigmas(u, config.flow_shift)).to(device)  # [B]
-                eps = torch.randn(h.shape, generator=gen).to(device)
                 text = model.encode_text([prompts[i] for i in pid.tolist()])  # [B, L, D]
                 with autocast:
                     loss = per_sample_loss(model, h, text, sigma, eps).float().mean() / config.grad_accum
                 loss.backward()
-                total += float(loss.detach())
+                total += float(loss.detach()) / world
+            if world > 1:
+                _average_gradients(params, world)
+                total = _sum_over_ranks(total)
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
             sched.step()

@@ -48,31 +48,48 @@ def _load_model(path: str, device: str, sigma: float | None = None):
     return VideoModel.from_pretrained(path, device=device, sigma=sigma)
 
 
-def _ranks(args: argparse.Namespace):
-    """This process's rank: torchrun's process group (started here when WORLD_SIZE > 1), the
-    ``--rank/--world-size`` flags of separately launched jobs, or a single process."""
+def _torchrun_group(device: str) -> str:
+    """Under torchrun (WORLD_SIZE > 1), start the process group (NCCL on CUDA, gloo on the CPU) and
+    return this rank's device (``cuda:LOCAL_RANK``); else ``device`` as is. Warns once when several
+    ranks share a CPU."""
     import torch
     import torch.distributed as dist
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return device
+    if device == "cpu" and int(os.environ.get("RANK", "0")) == 0:
+        from motive.log import logger
+
+        logger.warning(
+            "%d ranks on the CPU share its %d cores: each runs slower; on one machine, one process "
+            "with all cores is usually as fast",
+            world,
+            os.cpu_count() or 1,
+        )
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return device
+
+
+def _end_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _ranks(args: argparse.Namespace):
+    """This process's rank: torchrun's process group (started here when WORLD_SIZE > 1), the
+    ``--rank/--world-size`` flags of separately launched jobs, or a single process."""
     from motive.models.wan import resolve_device
     from motive.store import Ranks
 
-    args.device = resolve_device(args.device)
-    if (world := int(os.environ.get("WORLD_SIZE", "1"))) > 1:
-        if args.device == "cpu" and int(os.environ.get("RANK", "0")) == 0:
-            from motive.log import logger
-
-            logger.warning(
-                "%d ranks on the CPU share its %d cores: each runs slower; on one machine, one process "
-                "with all cores is usually as fast",
-                world,
-                os.cpu_count() or 1,
-            )
-        if args.device.startswith("cuda"):
-            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            torch.cuda.set_device(args.device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo")
+    args.device = _torchrun_group(resolve_device(args.device))
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return Ranks.current()
     if args.world_size > 1:
         if not 0 <= args.rank < args.world_size:
@@ -134,10 +151,7 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
             ranks=ranks,
         )
     finally:
-        if ranks.group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        _end_group()
     if store is None:
         print(
             f"{args.out}: rank {ranks.rank} of {ranks.world} done; `motive store merge {args.out}` when all are"
@@ -210,10 +224,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from motive.finetune import finetune
+    from motive.models.wan import resolve_device
 
     config = from_args(FinetuneConfig(), args)
-    summary = finetune(config, progress=not args.quiet)
-    print(f"fine-tuned on {summary['clips']} clips for {summary['steps']} steps -> {config.out}")
+    config = replace(config, device=_torchrun_group(resolve_device(config.device)))
+    try:
+        summary = finetune(config, progress=not args.quiet)
+    finally:
+        _end_group()
+    if summary is not None:  # rank 0
+        print(f"fine-tuned on {summary['clips']} clips for {summary['steps']} steps -> {config.out}")
     return 0
 
 
