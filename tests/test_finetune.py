@@ -174,3 +174,37 @@ def test_two_torchrun_ranks_take_the_steps_of_one_process_with_twice_the_batch(
     assert [round(float(x.split(",")[1]), 5) for x in loss_one] == [
         round(float(x.split(",")[1]), 5) for x in loss_two
     ]
+
+
+def test_a_checkpoint_of_other_data_is_refused(model_dir, mini_world, tmp_path):
+    out = tmp_path / "ft"
+    common = dict(
+        model=str(model_dir), out=str(out), steps=3, batch_size=2, checkpoint_every=1, checkpointing=False
+    )
+    config = FinetuneConfig(data=str(mini_world / "pool"), **common)
+    from motive.finetune import CHECKPOINT, train_on
+
+    model = VideoModel.from_pretrained(model_dir)
+    train_on(model, load_dataset(mini_world / "pool"), config, progress=False, checkpoint=out / CHECKPOINT)
+    assert (out / CHECKPOINT).is_file()
+    with pytest.raises(ValueError, match="other settings or data"):
+        train_on(
+            model, load_dataset(mini_world / "query"), config, progress=False, checkpoint=out / CHECKPOINT
+        )
+
+
+def test_ti2v_fine_tunes_with_its_own_shift_and_per_token_timesteps(wan22_dirs, tmp_path):
+    import shutil
+
+    from motive.models.wan import ModelSettings
+    from tests.conftest import real_clip_dataset
+
+    data = real_clip_dataset(tmp_path / "d", ["imageio__newtonscradle.gif"], ["a cradle"])
+    base = shutil.copytree(wan22_dirs["ti2v"], tmp_path / "ti2v")
+    ModelSettings(text_len=16, height=64, width=64, frames=5, fps=24.0).write(base)  # small clips
+    config = FinetuneConfig(model=str(base), data=str(data), out=str(tmp_path / "o"), steps=2, batch_size=1,
+                            lora_rank=4, checkpoint_every=0, checkpointing=False)  # fmt: skip
+    summary = finetune(config, progress=False)
+    assert summary["trained"] == "transformer (LoRA rank 4)"
+    tuned = VideoModel.from_pretrained(tmp_path / "o")
+    assert tuned.z_dim == 48 and flow_shift(tuned) == 5.0

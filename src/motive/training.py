@@ -125,10 +125,15 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return ("bf16" if device.type == "cuda" else "fp32") if precision == "auto" else precision
 
 
-def _save_checkpoint(file: Path, step: int, named, opt, sched, gen, losses, config: TrainConfig) -> None:
+def _identity(config: TrainConfig, data: EncodedData) -> str:
+    """What a checkpoint must agree with to be resumed: the settings and the data (clips, prompts)."""
+    return json.dumps([asdict(config), list(data.latents.shape), data.prompts, data.prompt_ids.tolist()])
+
+
+def _save_checkpoint(file: Path, step: int, named, opt, sched, gen, losses, identity: str) -> None:
     state = {
         "step": step,
-        "config": json.dumps(asdict(config), sort_keys=True),
+        "identity": identity,
         "weights": {n: p.detach().cpu() for n, p in named},
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
@@ -140,14 +145,14 @@ def _save_checkpoint(file: Path, step: int, named, opt, sched, gen, losses, conf
         torch.save(state, tmp)
 
 
-def _load_checkpoint(file: Path, config: TrainConfig) -> dict | None:
-    """A checkpoint written by a run with the same settings, or None. Loaded with ``weights_only``
-    (tensors, numbers, strings: never code)."""
+def _load_checkpoint(file: Path, identity: str) -> dict | None:
+    """A checkpoint written by a run with the same settings and data, or None. Loaded with
+    ``weights_only`` (tensors, numbers, strings: never code)."""
     if not file.is_file():
         return None
     state = torch.load(file, weights_only=True)
-    if state.get("config") != json.dumps(asdict(config), sort_keys=True):
-        raise ValueError(f"{file} was written by a run with other settings; delete it to start over")
+    if state.get("identity") != identity:
+        raise ValueError(f"{file} was written by a run with other settings or data; delete it to start over")
     return state
 
 
@@ -190,7 +195,8 @@ def train_flow_matching(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     losses: list[float] = []
     start = 0
-    if checkpoint is not None and (state := _load_checkpoint(checkpoint, config)) is not None:
+    identity = _identity(config, data)
+    if checkpoint is not None and (state := _load_checkpoint(checkpoint, identity)) is not None:
         with torch.no_grad():
             for n, p in named:
                 p.copy_(state["weights"][n])
@@ -236,14 +242,14 @@ def train_flow_matching(
             opt.step()
             sched.step()
             losses.append(total)
-            if len(losses) % 25 == 0:
+            if len(losses) % 25 == 0 or len(losses) < 25:
                 bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
             if (
                 checkpoint is not None
                 and config.checkpoint_every
                 and (step + 1) % config.checkpoint_every == 0
             ):
-                _save_checkpoint(checkpoint, step + 1, named, opt, sched, gen, losses, config)
+                _save_checkpoint(checkpoint, step + 1, named, opt, sched, gen, losses, identity)
     finally:
         if config.checkpointing and transformer._supports_gradient_checkpointing:
             transformer.disable_gradient_checkpointing()

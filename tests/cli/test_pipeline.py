@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,7 +23,8 @@ def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     assert len(load_dataset(pool, table_path=res / "selection.csv")) == 3
     finetune = ("finetune", "--model", model_dir, "--data", pool, "--selection", res / "selection.csv")
     assert cli(*finetune, "--out", tuned, "--steps", 2, "--quiet") == 0
-    assert (tuned / "model_index.json").is_file()
+    assert (tuned / "transformer").is_dir() and not (tuned / "model_index.json").exists()  # what was trained
+    assert json.loads((tuned / "motive.json").read_text())["base"] == str(Path(model_dir).resolve())
     assert json.loads((tuned / "finetune.json").read_text())["clips"] == 3
     capsys.readouterr()
     evaluate = ("evaluate", "--model", model_dir, tuned, "--data", mini_world / "eval")
