@@ -248,6 +248,7 @@ def train_flow_matching(
                 checkpoint is not None
                 and config.checkpoint_every
                 and (step + 1) % config.checkpoint_every == 0
+                and rank == 0  # one writer under torchrun
             ):
                 _save_checkpoint(checkpoint, step + 1, named, opt, sched, gen, losses, identity)
     finally:
