@@ -30,6 +30,8 @@ _API = {
     "attribute": "motive.attribute",
     "FinetuneConfig": "motive.finetune",
     "finetune": "motive.finetune",
+    "ExportConfig": "motive.export",
+    "export_selection": "motive.export",
     "EvalConfig": "motive.evaluate",
     "evaluate": "motive.evaluate",
 }
