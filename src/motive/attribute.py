@@ -94,9 +94,9 @@ def write_selection(
 def dataset_masks(model: VideoModel, dataset: Dataset, store: Store) -> np.ndarray:
     """Latent-grid motion masks of every clip [N, f·h·w] at the store's clip format (through the store's
     input cache); a clip that cannot be read gets a zero mask (it scores 0, as a failed clip's zero
-    feature does) and a warning. The masks use the store's mask settings too."""
+    feature does) and a warning. The masks use the store's mask settings and input cache too."""
     target = StandardiseTarget(**store.meta["standardise"])
-    cache = store.path / "cache" / "inputs"
+    cache = Path(store.meta.get("cache") or store.path / "cache") / "inputs"
     mask = GradientConfig.from_meta(store.meta).mask
     inputs = dataset_inputs(model, list(dataset), mask, keep_errors=True, cache=cache, target=target)
     good = [x for x in inputs if isinstance(x, ClipInputs)]

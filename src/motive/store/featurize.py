@@ -165,6 +165,8 @@ def featurize(
     plan["data"] = str(dataset.root)  # where the clips live
     plan["dataset"] = {"clips": len(dataset), "fingerprint": dataset_fingerprint(dataset)}
     plan["layout"] = {"world_size": ranks.world, "batch_size": options.batch_size}
+    cache = Path(options.cache_dir) if options.cache_dir else out / "cache"
+    plan["cache"] = str(cache.resolve()) if options.use_cache else None  # where inputs went (not identity)
     diffs = existing_diffs(out, plan)
     if diffs:
         if not options.overwrite:
@@ -177,7 +179,6 @@ def featurize(
         ranks.barrier()
     if (out / META).is_file():
         return Store.open(out)  # finished, same settings and data
-    cache = Path(options.cache_dir) if options.cache_dir else out / "cache"
     model.text_cache = cache / "text" if options.use_cache else None
     work = out / WORK
     work.mkdir(parents=True, exist_ok=True)
