@@ -113,3 +113,14 @@ def test_inputs_without_motion_compute_no_flow_and_are_cached_apart(tiny_model, 
     torch.testing.assert_close(bare[0].latent, full[0].latent, rtol=0, atol=0)  # the same latent
     again = dataset_inputs(tiny_model, clips, cache=tmp_path, motion=False)  # read back from the cache
     assert again[0].mask.numel() == 0 and len(list(tmp_path.glob("*.pt"))) == 4
+
+
+def test_vae_calls_hold_one_real_clip_or_many_small_ones():
+    from motive.inputs import VAE_CALL_PIXELS, vae_groups
+
+    wan = 81 * 480 * 832
+    assert VAE_CALL_PIXELS == wan
+    assert vae_groups([wan] * 3) == [[0], [1], [2]]  # a native Wan2.1 clip per call, any chunk size
+    assert vae_groups([wan * 2, 10]) == [[0], [1]]  # larger than the budget: alone
+    assert vae_groups([17 * 64 * 64] * 16) == [list(range(16))]  # the demo's clips: one call
+    assert vae_groups([]) == []

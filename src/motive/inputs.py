@@ -4,7 +4,7 @@ Every stage that needs a clip as the model sees it (featurizing, attributing by 
 fine-tuning, evaluating) goes through here, so all of them see the same frames, mask and latent.
 ``prepare_clip`` is the CPU half (runs in data-loading worker processes; it decodes only the frames
 the target needs, resized as they are decoded); ``encode_prepared`` the model half (the VAE, one clip
-per call, so its memory does not grow with the batch). A clip's inputs are cached — in a store's
+per call at real sizes, so its memory does not grow with the batch). A clip's inputs are cached — in a store's
 ``cache/inputs`` folder when featurizing, else under ``cache_dir()/inputs`` — keyed by the clip file
 (path, size, modification time), the VAE's fingerprint, the target format and the mask settings, so a
 changed clip, VAE or setting is never served stale inputs.
@@ -35,6 +35,7 @@ from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 
 MOTION_COLUMNS = ("residual_mean_flow", "camera_only", "uniformity", "cuts")  # per-clip, into the index
 LATENT_DTYPE = torch.float16  # how latents are kept (the model gets them back as fp32)
+VAE_CALL_PIXELS = 81 * 480 * 832  # most pixels (F·H·W) one VAE call encodes: one native Wan2.1 clip
 
 
 def default_target(model: VideoModel) -> StandardiseTarget:
@@ -164,17 +165,36 @@ def read_cached(file: Path, target: StandardiseTarget) -> ClipInputs | None:
         return None
 
 
+def vae_groups(sizes: list[int], budget: int = VAE_CALL_PIXELS) -> list[list[int]]:
+    """Positions of clips (``sizes``: pixels F·H·W each) grouped into VAE calls of at most ``budget``
+    pixels; a clip larger than the budget gets a call of its own."""
+    groups: list[list[int]] = []
+    total = budget + 1
+    for i, n in enumerate(sizes):
+        if total + n > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += n
+    return groups
+
+
 def encode_prepared(
     model: VideoModel, items: list[ClipInputs | Prepared | VideoError]
 ) -> list[ClipInputs | VideoError]:
-    """The model half: VAE-encode the prepared clips, one per call, and fill their cache files."""
+    """The model half: VAE-encode the prepared clips — together while they fit one Wan2.1 clip's
+    pixels (``VAE_CALL_PIXELS``), so a real clip has a call of its own whatever the chunk size and
+    small clips are not encoded one call each — and fill their cache files."""
     out = list(items)
-    for i, p in enumerate(items):
-        if not isinstance(p, Prepared):
-            continue
-        latent = model.encode_video(frames_to_tensor(p.frames)[None])[0].to(
-            "cpu", LATENT_DTYPE
-        )  # [C, f, h, w]
+    todo = [i for i, p in enumerate(items) if isinstance(p, Prepared)]
+    latents: dict[int, torch.Tensor] = {}
+    for group in vae_groups([items[i].frames[..., 0].size for i in todo]):
+        ids = [todo[g] for g in group]
+        batch = torch.stack([frames_to_tensor(items[i].frames) for i in ids])  # [B, 3, F, H, W]
+        for i, latent in zip(ids, model.encode_video(batch).to("cpu", LATENT_DTYPE)):
+            latents[i] = latent.clone()  # [C, f, h, w]
+    for i in todo:
+        p, latent = items[i], latents[i]
         out[i] = ClipInputs(latent.float(), p.mask, p.mean_flow, len(p.frames), p.motion)
         if p.cache_file is not None:
             p.cache_file.parent.mkdir(parents=True, exist_ok=True)
