@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 
 from motive.data.dataset import load_dataset
-from motive.gradients import GradientConfig
+from motive.gradients import GradientConfig, resolve_precision
 from motive.inputs import cache_dir, dataset_inputs
 from motive.log import logger
 from motive.models.wan import VideoModel, expert_sigma_range, resolve_device
-from motive.training import EncodedData, TrainConfig, resolve_precision, train_flow_matching
+from motive.training import EncodedData, TrainConfig, train_flow_matching
 
 CHECKPOINT = "checkpoint/state.pt"  # inside the output folder, removed when the run finishes
 # LoRA on every attention projection of every block (self- and cross-attention), as Wan trainers do

@@ -37,6 +37,13 @@ from motive.motion.mask import MaskConfig
 from motive.projection import Fastfood, StreamingProjector, l2_normalise
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # "auto": bf16 on CUDA, else fp32
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → bf16 on CUDA, fp32 elsewhere."""
+    return ("bf16" if device.type == "cuda" else "fp32") if precision == "auto" else precision
+
+
 # Largest batch of per-sample flat gradients ``features`` builds (fp32 bytes; about twice that at the
 # peak, while they are concatenated); clips whose gradients would not fit stream one at a time.
 BATCH_BYTES = 2**29
@@ -88,9 +95,7 @@ class GradientConfig:
     def for_model(self, model: VideoModel) -> GradientConfig:
         """These settings with the mask's latent strides filled in from ``model`` and ``auto``
         precision resolved for its device (what a store records)."""
-        precision = self.precision
-        if precision == "auto":
-            precision = "bf16" if model.device.type == "cuda" else "fp32"
+        precision = resolve_precision(self.precision, model.device)
         mask = self.mask.for_model(model.scale_spatial, model.scale_temporal)
         return replace(self, mask=mask, precision=precision)
 

@@ -25,11 +25,10 @@ import torch
 from tqdm import tqdm
 
 from motive.files import atomic_path
+from motive.gradients import PRECISIONS
 from motive.log import logger
 from motive.loss import per_sample_loss
 from motive.models.wan import VideoModel, frames_to_tensor
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # "auto": bf16 on CUDA, else fp32
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -118,11 +117,6 @@ def _sum_over_ranks(value: float) -> float:
     t = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(t)
     return float(t)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → bf16 on CUDA, fp32 elsewhere."""
-    return ("bf16" if device.type == "cuda" else "fp32") if precision == "auto" else precision
 
 
 def _identity(config: TrainConfig, data: EncodedData) -> str:

@@ -450,10 +450,13 @@ class VideoModel:
         """Prompts → text embeddings [B, L, D] exactly as ``WanPipeline`` computes them (zero-padded to
         ``text_len``), on the model's device; from the cache where possible. The encoder stays loaded
         after encoding: call ``cache_prompts`` first to encode many prompts and free it."""
-        self.cache_prompts(prompts, release=False)
+        found = {p: self._cached_text(self._text_key(p)) for p in dict.fromkeys(prompts)}  # one read each
+        if missing := [p for p, e in found.items() if e is None]:
+            self.cache_prompts(missing, release=False)
+            found.update({p: self._cached_text(self._text_key(p)) for p in missing})
         out = []
         for p in prompts:
-            e = self._cached_text(self._text_key(p))  # [len, D]
+            e = found[p]  # [len, D]
             out.append(torch.cat([e, e.new_zeros(self.settings.text_len - e.shape[0], e.shape[1])]))
         return torch.stack(out).to(self.device, self.transformer.dtype)  # [B, L, D]
 
