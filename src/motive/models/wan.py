@@ -503,14 +503,15 @@ class VideoModel:
         prompts: list[str],
         steps: int = 30,
         guidance: float = 1.0,
-        seed: int = 0,
+        seed: int | list[int] = 0,
         frames: int | None = None,
         height: int | None = None,
         width: int | None = None,
         negative_prompt: str = "",
     ) -> np.ndarray:
         """Sample videos with ``WanPipeline``; returns uint8 ``[B, F, H, W, 3]``. ``negative_prompt``
-        is used with classifier-free guidance (``guidance`` > 1)."""
+        is used with classifier-free guidance (``guidance`` > 1). With a list of seeds, one per prompt,
+        each video's noise depends on its own seed only, not on what it was batched with."""
         s = self.settings
         if self.pipe.config.get("boundary_ratio") is not None and None in (
             self.pipe.transformer,
@@ -518,7 +519,12 @@ class VideoModel:
         ):
             raise ModelError("generation needs both experts: load the model without sigma")
         self._text_encoder(self.device)
-        generator = torch.Generator("cpu").manual_seed(seed)
+        if isinstance(seed, list):
+            if len(seed) != len(prompts):
+                raise ValueError(f"{len(seed)} seeds for {len(prompts)} prompts")
+            generator = [torch.Generator("cpu").manual_seed(s) for s in seed]
+        else:
+            generator = torch.Generator("cpu").manual_seed(seed)
         with self.vae_channels_last():
             out = self.pipe(
                 prompt=prompts,
