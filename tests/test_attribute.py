@@ -110,3 +110,76 @@ def test_a_dataset_changed_after_featurizing_is_refused(tiny_model, mini_world, 
         attribute(
             tiny_model, store.path, mini_world / "query", tmp_path / "a", AttributionConfig(method="random")
         )
+
+
+@pytest.fixture(scope="module")
+def query_store(tiny_model, mini_world, pool_store, tmp_path_factory):
+    """The mini world's queries featurized with the pool's settings (one of them is static)."""
+    out = tmp_path_factory.mktemp("attr_q") / "queries"
+    config = GradientConfig.from_meta(pool_store.meta)
+    return featurize(tiny_model, mini_world / "query", out, config, progress=False)
+
+
+def test_store_scores_by_option_equal_the_plain_array_scores(pool_store, query_store):
+    from motive.attribute import store_scores
+    from motive.scoring import centred_scores, preconditioned_scores
+
+    q = query_store.vectors  # [Q, D']
+    np.testing.assert_array_equal(store_scores(pool_store, q), pool_store.scores(q))  # the default, exactly
+    rows, ok = np.asarray(pool_store.vectors), pool_store.ok
+    np.testing.assert_allclose(
+        store_scores(pool_store, q, "centred"), centred_scores(rows, q, ok, chunk=3), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        store_scores(pool_store, q, "preconditioned", damping=0.5),
+        preconditioned_scores(rows, q, 0.5, ok, chunk=3),
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="applies to method 'motive' only"):
+        AttributionConfig(method="random", score="centred")
+    with pytest.raises(ValueError, match="unknown score"):
+        AttributionConfig(score="whitened")
+
+
+def test_attribute_with_a_centred_score_skips_the_static_query(pool_store, query_store, tmp_path):
+    import json
+
+    from motive.attribute import store_scores
+    from motive.scoring import majority_vote
+
+    static = query_store.index.loc[np.linalg.norm(query_store.vectors, axis=1) == 0, "video"].tolist()
+    assert len(static) == 1  # the mini world's "static" query: an empty motion mask, a zero gradient
+    config = AttributionConfig(score="centred", fraction=0.2, report=False)
+    with pytest.warns(UserWarning, match=f"query {static[0]}: no motion"):
+        result = attribute(None, pool_store.path, query_store.path, tmp_path / "a", config, progress=False)
+    names = query_store.index["video"].tolist()
+    kept = np.array([n not in static for n in names])
+    expected = store_scores(pool_store, query_store.vectors, "centred")
+    np.testing.assert_array_equal(result["scores"][:, kept], expected[:, kept])
+    assert np.isnan(result["scores"][:, ~kept]).all()
+    table = pd.read_parquet(tmp_path / "a" / "scores.parquet")
+    assert list(table.columns) == ["video", *names] and table[static[0]].isna().all()
+    vote = majority_vote(expected[:, kept], 90.0, 0.2, valid=pool_store.ok)
+    np.testing.assert_array_equal(result["selection"].top, vote.top)
+    summary = json.loads((tmp_path / "a" / "attribution.json").read_text())
+    assert summary["config"]["score"] == "centred" and list(summary["skipped_queries"]) == static
+
+
+def test_attribute_refuses_queries_that_are_all_static_or_failed(
+    tiny_model, mini_world, pool_store, tmp_path
+):
+    import shutil
+
+    root = Path(shutil.copytree(mini_world / "query", tmp_path / "queries"))
+    table = pd.read_csv(root / "metadata.csv")
+    table = table[table["motion"] == "static"].iloc[:1]
+    broken = root / table["video"].iloc[0].replace(".mp4", "_broken.mp4")
+    broken.write_bytes(b"not a video")
+    table = pd.concat([table, table.assign(video=str(broken.relative_to(root)))])
+    table.to_csv(root / "metadata.csv", index=False)
+    qstore = featurize(
+        tiny_model, root, tmp_path / "q", GradientConfig.from_meta(pool_store.meta), progress=False
+    )
+    assert qstore.index["status"].tolist() == ["ok", "error"]
+    with pytest.raises(ValueError, match="every query has a zero feature"):
+        attribute(None, pool_store.path, qstore.path, tmp_path / "a", AttributionConfig(report=False))

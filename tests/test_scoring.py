@@ -49,3 +49,103 @@ def test_top_k_is_the_largest_finite_values_largest_first():
     assert top_k(values, 10).tolist() == [2, 5, 4, 6, 0]
     rng = np.random.default_rng(0).standard_normal(10_000)
     np.testing.assert_array_equal(top_k(rng, 50), np.argsort(-rng, kind="stable")[:50])
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+def _pool(seed: int = 0, n: int = 200, d: int = 16, q: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit rows [n, d] as a store holds them, with a few failed (zero, invalid) rows; queries [q, d]."""
+    rng = np.random.default_rng(seed)
+    rows = _unit(rng.normal(size=(n, d)) + 0.5).astype(np.float32)  # [N, D'] a shared offset
+    valid = rng.random(n) > 0.05  # [N]
+    rows[~valid] = 0.0
+    return rows, valid, rng.normal(size=(q, d)).astype(np.float32)
+
+
+def test_centred_and_preconditioned_scores_equal_the_direct_computation_in_any_chunking():
+    from motive.scoring import centred_scores, pool_stats, preconditioned_scores
+
+    rows, valid, queries = _pool()
+    phi = rows[valid].astype(np.float64)  # [N_valid, D']
+    mu = phi.mean(axis=0)
+    direct = np.zeros((len(rows), len(queries)))
+    direct[valid] = cosine_scores(phi - mu, queries - mu)
+    h = phi.T @ phi + 0.3 * np.trace(phi.T @ phi) / phi.shape[1] * np.eye(phi.shape[1])  # λ = 0.3 × mean eig
+    q_hat = _unit(queries.astype(np.float64))
+    precond = (
+        rows @ np.linalg.inv(h) @ q_hat.T / np.sqrt(np.einsum("qd,de,qe->q", q_hat, np.linalg.inv(h), q_hat))
+    )
+    for chunk in (None, 37, 1):
+        np.testing.assert_allclose(centred_scores(rows, queries, valid, chunk=chunk), direct, atol=1e-6)
+        got = preconditioned_scores(rows, queries, damping=0.3, valid=valid, chunk=chunk)
+        np.testing.assert_allclose(got, precond, rtol=1e-5, atol=1e-6)
+    # the statistics of two shards add up to those of the whole pool
+    whole = pool_stats(rows, valid, gram=True)
+    halves = pool_stats(rows[90:], valid[90:], gram=True, into=pool_stats(rows[:90], valid[:90], gram=True))
+    assert halves.count == whole.count == valid.sum()
+    np.testing.assert_allclose(halves.gram, whole.gram, atol=1e-12)
+    np.testing.assert_allclose(halves.mean, mu, atol=1e-12)
+
+
+def test_preconditioning_with_a_huge_damping_ranks_like_the_plain_inner_product():
+    from motive.scoring import preconditioned_scores
+
+    rows, valid, queries = _pool(2)
+    plain = cosine_scores(rows, queries)  # rows are unit: the inner product with the unit query
+    damped = preconditioned_scores(rows, queries, damping=1e6, valid=valid)
+    strong = preconditioned_scores(rows, queries, damping=1e-3, valid=valid)
+    for j in range(queries.shape[0]):
+        assert _spearman(damped[valid, j], plain[valid, j]) > 0.9999
+    assert min(_spearman(strong[valid, j], plain[valid, j]) for j in range(queries.shape[0])) < 0.99
+
+
+def test_centring_removes_a_direction_every_clip_shares():
+    from motive.scoring import centred_scores
+
+    rng = np.random.default_rng(3)
+    n, d = 200, 16
+    x, q = rng.normal(size=(n, d)), rng.normal(size=(5, d))  # [N, D'], [Q, D']
+    truth = cosine_scores(x, q)
+    common = _unit(rng.normal(size=(1, d)))[0] * 4 * np.sqrt(d)  # shared by every gradient, pool and query
+    rows, shifted_q = _unit(x + common), _unit(q + common)  # unit, as stored
+    raw = cosine_scores(rows, shifted_q)
+    centred = centred_scores(rows, shifted_q, chunk=50)
+    rho_raw = [_spearman(raw[:, j], truth[:, j]) for j in range(5)]
+    rho_centred = [_spearman(centred[:, j], truth[:, j]) for j in range(5)]
+    assert min(rho_centred) > 0.9 and np.mean(rho_centred) > np.mean(rho_raw) + 0.1
+
+
+def test_preconditioning_refuses_no_damping():
+    from motive.scoring import pool_stats, preconditioner
+
+    rows, valid, queries = _pool(4)
+    with pytest.raises(ValueError, match="damping"):
+        preconditioner(pool_stats(rows, valid, gram=True), queries, damping=0.0)
+    with pytest.raises(ValueError, match="ΦᵀΦ"):
+        preconditioner(pool_stats(rows, valid), queries)
+
+
+def test_static_queries_are_found_and_left_out_of_the_vote():
+    from motive.scoring import static_queries
+
+    queries = np.eye(4)[:3].copy()  # [3, 4]
+    queries[1] = 0.0
+    assert static_queries(queries).tolist() == [False, True, False]
+    assert static_queries(np.zeros((2, 4))).tolist() == [True, True]
+    scores = np.random.default_rng(5).normal(size=(50, 3))  # [N, Q]
+    kept = np.array([True, False, True])
+    sel = majority_vote(scores, kept=kept)
+    alone = majority_vote(scores[:, kept])
+    np.testing.assert_array_equal(sel.votes, alone.votes)
+    np.testing.assert_array_equal(sel.order, alone.order)
+    assert np.isnan(sel.thresholds[1]) and np.allclose(sel.thresholds[kept], alone.thresholds)
+    every = majority_vote(scores, kept=np.ones(3, bool))  # all kept: the default vote, bit for bit
+    np.testing.assert_array_equal(every.mean_score, majority_vote(scores).mean_score)
+    with pytest.raises(ValueError, match="no query column"):
+        majority_vote(scores, kept=np.zeros(3, bool))

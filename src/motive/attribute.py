@@ -4,6 +4,8 @@ Every method — Motive itself and the baselines ``random`` (seeded), ``motion_m
 mean flow) and ``mask_similarity`` (cosine between latent-grid motion masks, no gradients) — gives
 scores of the same [N, Q] form through ``method_scores``, and one majority vote turns them into a
 selection (docs/method.md §6). "w/o MM" is ``motive`` on a store featurized with ``use_mask=False``.
+``motive`` scores by cosine (the paper's) or, as options, centred or preconditioned
+(``AttributionConfig.score``); a query with a zero feature (no motion) is left out of the vote.
 Outputs are described in docs/formats.md "Attribution outputs".
 """
 
@@ -24,7 +26,19 @@ from motive.gradients import GradientConfig
 from motive.inputs import ClipInputs, dataset_inputs
 from motive.models.wan import VideoModel, model_fingerprint
 from motive.report import write_report
-from motive.scoring import Selection, majority_vote, mask_similarity, random_scores
+from motive.scoring import (
+    SCORES,
+    PoolStats,
+    Selection,
+    centred_scores,
+    linear_scores,
+    majority_vote,
+    mask_similarity,
+    pool_stats,
+    preconditioner,
+    random_scores,
+    static_queries,
+)
 from motive.store import (
     FeaturizeOptions,
     Store,
@@ -47,10 +61,28 @@ class AttributionConfig:
     fraction: float = field(default=0.1, metadata={"help": "share of the pool to select"})
     seed: int = field(default=0, metadata={"help": "seed of the random baseline"})
     report: bool = field(default=True, metadata={"help": "do not write the HTML report (report/index.html)"})
+    score: str = field(
+        default="cosine",
+        metadata={
+            "help": "method motive's score: cosine (the paper's), centred (cosine after subtracting the "
+            "pool's mean feature) or preconditioned (TRAK-style, (ΦᵀΦ + λI)⁻¹)",
+            "choices": SCORES,
+        },
+    )
+    damping: float = field(
+        default=0.1,
+        metadata={"help": "score preconditioned: λ = damping × trace(ΦᵀΦ) / D' (the mean eigenvalue)"},
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.score not in SCORES:
+            raise ValueError(f"unknown score {self.score!r}; choose from {SCORES}")
+        if self.score != "cosine" and self.method != "motive":
+            raise ValueError(f"score {self.score!r} applies to method 'motive' only, not {self.method!r}")
+        if not self.damping > 0:
+            raise ValueError(f"damping must be > 0, not {self.damping}")
 
 
 def write_selection(
@@ -80,7 +112,7 @@ def write_selection(
         "config": asdict(config),
         "clips": len(table),
         "selected": len(selection.top),
-        "thresholds": selection.thresholds.tolist(),
+        "thresholds": [float(t) if np.isfinite(t) else None for t in selection.thresholds],  # null: skipped
     }
     summary.update(extra or {})
     (out / "attribution.json").write_text(json.dumps(summary, indent=2))
@@ -109,6 +141,77 @@ def dataset_masks(model: VideoModel, dataset: Dataset, store: Store) -> np.ndarr
     return np.stack([x.mask.numpy().ravel() if isinstance(x, ClipInputs) else zero for x in inputs])
 
 
+def query_features(
+    model: VideoModel | None,
+    store: Store,
+    queries: Dataset,
+    query_store: Store | str | Path | None,
+    progress: bool = True,
+) -> Store:
+    """The queries' feature store for ``motive``: ``query_store`` itself when it is a finished
+    ``Store`` (no gradient is computed), else a folder that the queries are featurized into with exactly
+    the store's settings (read from its meta.json; a finished query store with those settings is
+    reused). Either way a query store built otherwise, or a model other than the store's, is refused."""
+    if query_store is None:
+        raise ValueError("method 'motive' needs the query store or a folder for it")
+    if model is not None and (fp := model_fingerprint(model)) != store.meta["model"]["fingerprint"]:
+        raise StoreMismatch(
+            f"{store.path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})"
+        )
+    qstore = query_store
+    if not isinstance(qstore, Store):
+        if model is None:
+            raise ValueError("featurizing the queries needs the model")
+        config = GradientConfig.from_meta(store.meta)
+        target = StandardiseTarget(**store.meta["standardise"])
+        options = FeaturizeOptions(overwrite=True)
+        qstore = featurize(model, queries.root, query_store, config, target, options, progress)
+    check_compatible(store.meta, qstore.meta, "query store")
+    return qstore
+
+
+def _shards(store: Store) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per shard: (memory-mapped rows [n_r, D'], clip ids [m], their rows in the shard [m], which of the
+    shard's rows hold a valid clip [n_r])."""
+    ok = store.ok  # [N], clip ids are 0..N-1
+    out = []
+    for s, shard in enumerate(store.shards):
+        part = store.index[store.index["shard"] == s]
+        ids, rows = part["id"].to_numpy(), part["row"].to_numpy()
+        valid = np.zeros(len(shard), bool)
+        valid[rows[ok[ids]]] = True
+        out.append((shard, ids, rows, valid))
+    return out
+
+
+def store_scores(
+    store: Store, queries: np.ndarray, score: str = "cosine", damping: float = 0.1
+) -> np.ndarray:
+    """Scores [N, Q] (clip order) of the store's clips against query vectors [Q, D'] by ``score``
+    (``motive.scoring.SCORES``). ``cosine`` is ``Store.scores``; ``centred`` and ``preconditioned``
+    first sum the valid clips' rows over every shard (their mean, and ΦᵀΦ for preconditioned), then
+    score shard by shard, a chunk of rows at a time. Failed clips score 0."""
+    if score == "cosine":
+        return store.scores(queries)
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; choose from {SCORES}")
+    shards = _shards(store)
+    d = store.meta["projection"]["d_out"]
+    stats = PoolStats(0, np.zeros(d), np.zeros((d, d)) if score == "preconditioned" else None)
+    for shard, _, _, valid in shards:
+        pool_stats(shard, valid, gram=score == "preconditioned", into=stats)
+    if score == "preconditioned":
+        weights, _ = preconditioner(stats, queries, damping)  # [D', Q]
+    out = np.zeros((len(store.index), len(queries)), np.float32)
+    for shard, ids, rows, valid in shards:
+        if score == "centred":
+            part = centred_scores(shard, queries, valid, mean=stats.mean)
+        else:
+            part = linear_scores(shard, weights, valid)
+        out[ids] = part[rows]
+    return out
+
+
 def method_scores(
     method: str,
     model: VideoModel,
@@ -117,31 +220,19 @@ def method_scores(
     query_store: Store | str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    score: str = "cosine",
+    damping: float = 0.1,
 ) -> tuple[np.ndarray, list[str]]:
     """Scores [N, Q] of the store's clips by ``method``, and a name per column.
 
-    ``motive`` scores against ``query_store``: a finished ``Store`` of the queries as is (no
-    gradient is computed), or a folder that the queries are featurized into with exactly the store's
-    settings (read from its meta.json; a finished query store with those settings is reused). Either
-    way a query store built otherwise, or a model other than the store's, is refused. The
-    query-independent baselines give one column."""
+    ``motive`` scores against ``query_store`` (``query_features``) by ``score`` with ``damping``
+    (``store_scores``; the options apply to ``motive`` only). The query-independent baselines give one
+    column."""
+    if method != "motive" and score != "cosine":
+        raise ValueError(f"score {score!r} applies to method 'motive' only, not {method!r}")
     if method == "motive":
-        if query_store is None:
-            raise ValueError("method 'motive' needs the query store or a folder for it")
-        if model is not None and (fp := model_fingerprint(model)) != store.meta["model"]["fingerprint"]:
-            raise StoreMismatch(
-                f"{store.path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})"
-            )
-        qstore = query_store
-        if not isinstance(qstore, Store):
-            if model is None:
-                raise ValueError("featurizing the queries needs the model")
-            config = GradientConfig.from_meta(store.meta)
-            target = StandardiseTarget(**store.meta["standardise"])
-            options = FeaturizeOptions(overwrite=True)
-            qstore = featurize(model, queries.root, query_store, config, target, options, progress)
-        check_compatible(store.meta, qstore.meta, "query store")
-        return store.scores(qstore.vectors), qstore.index["video"].tolist()
+        qstore = query_features(model, store, queries, query_store, progress)
+        return store_scores(store, qstore.vectors, score, damping), qstore.index["video"].tolist()
     if method == "random":
         return random_scores(len(store.index), seed), ["random"]
     if method == "motion_magnitude":
@@ -152,6 +243,21 @@ def method_scores(
             c.relpath for c in queries
         ]
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+
+
+def skipped_queries(qstore: Store) -> dict[str, str]:
+    """The queries that cannot vote, by name, with why: a zero feature (``static_queries``), from a
+    clip without motion (W̃ ≡ 0 gives a zero gradient) or a clip that failed (stored as zeros)."""
+    static = static_queries(qstore.vectors)  # [Q]
+    out = {}
+    for name, status, error, flag in zip(
+        qstore.index["video"], qstore.index["status"], qstore.index["error"], static
+    ):
+        if status != "ok":
+            out[name] = f"failed ({error})"
+        elif flag:
+            out[name] = "no motion: its motion mask is empty, so its gradient is zero"
+    return out
 
 
 def attribute(
@@ -167,7 +273,11 @@ def attribute(
 
     ``queries`` is a dataset folder of query clips, or a finished feature store of them (built with
     the same settings), which a second attribution with the same queries reuses at no gradient cost;
-    ``model`` may then be None for every method but ``mask_similarity``."""
+    ``model`` may then be None for every method but ``mask_similarity``.
+
+    With ``motive``, a query whose feature is zero (no motion, or a failed clip: ``skipped_queries``)
+    is left out of the vote with a warning naming it; its column in scores.parquet is NaN and
+    attribution.json lists it under ``skipped_queries``. When no query is left, a ``ValueError``."""
     config = config or AttributionConfig()
     out = Path(out)
     store = Store.open(store_path)
@@ -182,11 +292,29 @@ def attribute(
         raise StoreMismatch(
             f"{store_path}: the dataset at {store.meta['data']} changed since the store was written"
         )
-    scores, names = method_scores(config.method, model, store, query_set, query_store, config.seed, progress)
     extra: dict = {"store": str(Path(store_path).resolve()), "queries": str(Path(queries).resolve())}
+    kept = None  # [Q] the columns that vote; None: all
     if config.method == "motive":
+        qstore = query_features(model, store, query_set, query_store, progress)
+        scores = store_scores(store, qstore.vectors, config.score, config.damping)  # [N, Q]
+        names = qstore.index["video"].tolist()
         extra["use_mask"] = store.meta["gradient"]["use_mask"]
-    selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok)
+        skipped = skipped_queries(qstore)
+        if len(skipped) == len(names):
+            raise ValueError(
+                f"every query has a zero feature (no motion, or failed): nothing to vote on ({', '.join(names)})"
+            )
+        for name, why in skipped.items():
+            warnings.warn(f"query {name}: {why}; left out of the vote (its scores are NaN)", stacklevel=2)
+        if skipped:
+            kept = ~np.isin(names, list(skipped))
+            scores[:, ~kept] = np.nan
+        extra["skipped_queries"] = skipped
+    else:
+        scores, names = method_scores(
+            config.method, model, store, query_set, query_store, config.seed, progress
+        )
+    selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok, kept=kept)
     paths = write_selection(out, train.table, scores, names, selection, config, extra)
     if config.report:
         paths["report"] = write_report(out)

@@ -125,7 +125,10 @@ def _plots(
     plots.append(_save(fig, assets / "scores.png", "score distributions"))
     if len(columns) > 1 and len(thresholds) == len(columns):
         chosen = scores["video"].isin(selected).to_numpy()
-        share = [(scores.loc[chosen, c].to_numpy() > t).sum() for c, t in zip(columns, thresholds)]
+        share = [  # a query left out of the vote (threshold null) contributed nothing
+            0 if t is None else (scores.loc[chosen, c].to_numpy() > t).sum()
+            for c, t in zip(columns, thresholds)
+        ]
         fig, ax = plt.subplots(figsize=(6, 3.2))
         ax.bar(range(len(share)), share, color="#47a")
         ax.set(xlabel="query", ylabel="selected clips it voted for", title="How much each query contributed")
