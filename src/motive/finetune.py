@@ -12,6 +12,11 @@ diffusers' ``pytorch_lora_weights.safetensors``) — plus ``motive.json`` naming
 (``VideoModel.from_pretrained``) and diffusers (``WanPipeline.from_pretrained(base, transformer=...)``
 or ``load_lora_weights``) load it. A checkpoint (weights, optimiser, schedule, random state) is saved
 every ``checkpoint_every`` steps; rerunning a killed command resumes from it to the same weights.
+
+Under torchrun the ranks either each hold a copy of the transformer and average gradients
+(``replicate``) or shard it with FSDP2 (``fsdp``): weights, gradients and AdamW's two moments, 16 bytes
+per trained fp32 parameter, split N ways. ``auto`` shards when that training state would take more
+than half of one device's memory (a full fine-tune of a 14B expert needs about 224 GB).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import math
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -33,7 +38,7 @@ from motive.gradients import GradientConfig, resolve_precision
 from motive.inputs import cache_dir, dataset_inputs
 from motive.log import logger
 from motive.models.wan import VideoModel, expert_sigma_range, resolve_device
-from motive.training import EncodedData, TrainConfig, train_flow_matching
+from motive.training import EncodedData, TrainConfig, gather, is_sharded, train_flow_matching, unsharded_class
 
 CHECKPOINT = "checkpoint/state.pt"  # inside the output folder, removed when the run finishes
 # LoRA on every attention projection of every block (self- and cross-attention), as Wan trainers do
@@ -84,6 +89,34 @@ class FinetuneConfig:
     checkpoint_every: int = field(
         default=500, metadata={"help": "save a resumable checkpoint every N steps (0: never)"}
     )
+    shard: str = field(
+        default="auto",
+        metadata={
+            "help": "under torchrun: copy the model on every rank or shard it (auto: FSDP when the training "
+            "state would take over half a device)",
+            "choices": ("auto", "replicate", "fsdp"),
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.shard not in ("auto", "replicate", "fsdp"):
+            raise ValueError(f"shard must be auto, replicate or fsdp, got {self.shard!r}")
+
+
+TRAIN_BYTES = 16  # per trained fp32 parameter: weight, gradient and AdamW's two moments
+
+
+def use_fsdp(config: FinetuneConfig, model: VideoModel, trained: int, world: int) -> bool:
+    """Whether to shard the transformer (see the module docstring); ``trained``: trained parameters."""
+    if world <= 1 or config.shard == "replicate":
+        return False
+    if config.shard == "fsdp":
+        return True
+    if model.device.type != "cuda":
+        return False
+    frozen = sum(p.numel() for p in model.transformer.parameters()) - trained
+    need = TRAIN_BYTES * trained + 4 * frozen
+    return need > 0.5 * torch.cuda.get_device_properties(model.device).total_memory
 
 
 def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedData:
@@ -148,6 +181,15 @@ def train_on(
         checkpoint_every=config.checkpoint_every if checkpoint is not None else 0,
     )
     trainable = add_lora(model, config) if config.lora_rank else None
+    trained = (
+        sum(p.numel() for _, p in trainable)
+        if trainable
+        else sum(p.numel() for p in model.transformer.parameters())
+    )
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    train = replace(train, fsdp=use_fsdp(config, model, trained, world))
+    if train.fsdp:
+        logger.info("sharding the transformer across %d ranks (FSDP)", world)
     losses = train_flow_matching(model, data, train, progress, "finetune", trainable, checkpoint)
     return losses, steps
 
@@ -165,21 +207,37 @@ def attributed_sigma(config: FinetuneConfig) -> float:
 
 
 def save_trained(model: VideoModel, out: Path, config: FinetuneConfig) -> None:
-    """Only what was trained, plus ``motive.json`` naming the base (see the module docstring)."""
+    """Only what was trained, plus ``motive.json`` naming the base (see the module docstring). Under
+    torchrun every rank calls it (a sharded transformer is gathered); rank 0 writes."""
+    lora = bool(config.lora_rank)
+    named = list(model.transformer.named_parameters())
+    weights = gather([(n, p) for n, p in named if "lora_" in n] if lora else named)  # {} off rank 0
+    if not weights:
+        return
     out.mkdir(parents=True, exist_ok=True)
-    if config.lora_rank:
+    if lora:
         from diffusers import WanPipeline
         from peft.utils import get_peft_model_state_dict
 
-        layers = get_peft_model_state_dict(model.transformer)
+        layers = get_peft_model_state_dict(model.transformer, state_dict=weights)
         WanPipeline.save_lora_weights(str(out), transformer_lora_layers=layers, safe_serialization=True)
     else:
-        model.transformer.save_pretrained(str(out / model.expert), safe_serialization=True)
+        from huggingface_hub import save_torch_state_dict
+
+        folder = out / model.expert
+        model.transformer.save_config(str(folder))
+        if is_sharded(model.transformer):  # FSDP renamed the class (FSDPWanTransformer3DModel)
+            config_file = folder / "config.json"
+            saved = json.loads(config_file.read_text())
+            saved["_class_name"] = unsharded_class(model.transformer).__name__
+            config_file.write_text(json.dumps(saved, indent=2))
+        pattern = "diffusion_pytorch_model{suffix}.safetensors"  # diffusers' names, index included
+        save_torch_state_dict(weights, folder, filename_pattern=pattern, max_shard_size="10GB")
     base = Path(config.model)
     model.settings.write(
         out,
         base=str(base.resolve()) if base.exists() else config.model,
-        trained="lora" if config.lora_rank else "full",
+        trained="lora" if lora else "full",
         component=model.expert,
     )
 
@@ -199,9 +257,9 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict | None:
     dataset = load_dataset(config.data, table_path=config.selection)
     checkpoint = out / CHECKPOINT
     losses, steps = train_on(model, dataset, config, progress and rank == 0, checkpoint)
+    save_trained(model, out, config)
     if rank != 0:
         return None
-    save_trained(model, out, config)
     with open(out / "loss.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([("step", "loss"), *enumerate(losses)])
     summary = {
@@ -210,6 +268,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict | None:
         "steps": steps,
         "trained": model.expert + (f" (LoRA rank {config.lora_rank})" if config.lora_rank else ""),
         "final_loss": sum(losses[-20:]) / min(20, len(losses)),
+        "ranks": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1,
+        "fsdp": is_sharded(model.transformer),
         "seconds": time.perf_counter() - t0,
     }
     (out / "finetune.json").write_text(json.dumps(summary, indent=2))

@@ -9,7 +9,11 @@ gradients over micro-batches. A run can save a checkpoint (trained weights, opti
 random-generator state, losses) every few steps and resume from it to the same weights as an
 uninterrupted run. Under torchrun every rank draws the same global batch (``batch_size`` × ranks,
 from the same generator), trains on its slice and averages gradients with the others, so N ranks take
-the steps one process with N× the batch would, up to floating-point reduction order.
+the steps one process with N× the batch would, up to floating-point reduction order. With ``fsdp``
+the transformer is sharded across the ranks instead of copied (FSDP2's ``fully_shard`` per block):
+each rank keeps 1/N of the trained weights, their gradients and AdamW's moments, for models whose
+training state does not fit one device; checkpoints and the final weights are gathered to full
+tensors, so they are the same files either way.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class TrainConfig:
     checkpointing: bool = False  # recompute each block's activations in backward (memory for time)
     sigma_range: tuple[float, float] = (0.0, 1.0)  # training σ is mapped into [lo, hi)
     checkpoint_every: int = 0  # save a resumable checkpoint every this many steps (0: never)
+    fsdp: bool = False  # under torchrun, shard the transformer across ranks (FSDP2) instead of copying it
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -124,12 +129,63 @@ def _identity(config: TrainConfig, data: EncodedData) -> str:
     return json.dumps([asdict(config), list(data.latents.shape), data.prompts, data.prompt_ids.tolist()])
 
 
-def _save_checkpoint(file: Path, step: int, named, opt, sched, gen, losses, identity: str) -> None:
+def shard(transformer: torch.nn.Module) -> None:
+    """FSDP2: shard each transformer block, then the rest, across the ranks of the process group (in
+    place; parameters become DTensors, gradients are reduce-scattered and averaged in backward)."""
+    from torch.distributed.fsdp import fully_shard
+
+    for block in getattr(transformer, "blocks", []):
+        fully_shard(block)
+    fully_shard(transformer)
+
+
+def is_sharded(module: torch.nn.Module) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in module.parameters())
+
+
+def unsharded_class(module: torch.nn.Module) -> type:
+    """The module's own class (FSDP2 swaps in a subclass named ``FSDP<class>``)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return next(c for c in type(module).__mro__ if c is not FSDPModule and not issubclass(c, FSDPModule))
+
+
+def gather(named: list[tuple[str, torch.nn.Parameter]]) -> dict[str, torch.Tensor]:
+    """Full CPU copies of the named parameters. A sharded one is all-gathered one at a time (a
+    collective every rank calls in the same order); only rank 0 keeps the copies, the others get {}."""
+    from torch.distributed.tensor import DTensor
+
+    rank, _ = _group()
+    out = {}
+    for n, p in named:
+        full = p.full_tensor() if isinstance(p, DTensor) else p
+        if rank == 0:  # a copy of its own: loaded weights can be views into one shared buffer
+            out[n] = full.detach().to("cpu", copy=True)
+        del full
+    return out
+
+
+def _save_checkpoint(file: Path, step: int, module, named, opt, sched, gen, losses, identity: str) -> None:
+    """Save on rank 0; under FSDP every rank calls it (weights and optimiser state are gathered)."""
+    rank, _ = _group()
+    weights = gather(named)
+    if is_sharded(module):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        optimizer = get_optimizer_state_dict(
+            module, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+    else:
+        optimizer = opt.state_dict()
+    if rank != 0:
+        return
     state = {
         "step": step,
         "identity": identity,
-        "weights": {n: p.detach().cpu() for n, p in named},
-        "optimizer": opt.state_dict(),
+        "weights": weights,
+        "optimizer": optimizer,
         "scheduler": sched.state_dict(),
         "generator": gen.get_state(),
         "losses": torch.tensor(losses, dtype=torch.float64),
@@ -165,10 +221,25 @@ def train_flow_matching(
     passes its adapter weights). ``checkpoint``: file to save to every ``config.checkpoint_every``
     steps and to resume from when it exists (same settings required)."""
     transformer = model.transformer
-    named = trainable if trainable is not None else list(transformer.named_parameters())
+    names = (
+        [n for n, _ in trainable] if trainable is not None else [n for n, _ in transformer.named_parameters()]
+    )
+    rank, world = _group()
+    identity = _identity(config, data)
+    state = _load_checkpoint(checkpoint, identity) if checkpoint is not None else None
     transformer.requires_grad_(False)
-    for _, p in named:
-        p.requires_grad_(True)
+    before = dict(transformer.named_parameters())
+    for n in names:
+        before[n].requires_grad_(True)
+    if state is not None:  # weights before sharding: every rank copies the full tensors
+        with torch.no_grad():
+            for n in names:
+                before[n].copy_(state["weights"][n])
+    sharded = config.fsdp and world > 1
+    if sharded:
+        shard(transformer)
+    by_name = dict(transformer.named_parameters())  # sharding replaced the parameters
+    named = [(n, by_name[n]) for n in names]
     params = [p for _, p in named]
     transformer.train()
     device = model.device
@@ -189,12 +260,15 @@ def train_flow_matching(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     losses: list[float] = []
     start = 0
-    identity = _identity(config, data)
-    if checkpoint is not None and (state := _load_checkpoint(checkpoint, identity)) is not None:
-        with torch.no_grad():
-            for n, p in named:
-                p.copy_(state["weights"][n])
-        opt.load_state_dict(state["optimizer"])
+    if state is not None:
+        if sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(
+                transformer, opt, state["optimizer"], options=StateDictOptions(full_state_dict=True)
+            )
+        else:
+            opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         losses, start = state["losses"].tolist(), int(state["step"])
@@ -204,7 +278,6 @@ def train_flow_matching(
     if config.checkpointing and transformer._supports_gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     lo, hi = config.sigma_range
-    rank, world = _group()
     B = config.batch_size
     mine = slice(rank * B, (rank + 1) * B)  # this rank's part of each global batch
     bar = tqdm(
@@ -230,7 +303,8 @@ def train_flow_matching(
                 loss.backward()
                 total += float(loss.detach()) / world
             if world > 1:
-                _average_gradients(params, world)
+                if not sharded:  # FSDP averaged the gradients in backward already
+                    _average_gradients(params, world)
                 total = _sum_over_ranks(total)
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
@@ -242,9 +316,8 @@ def train_flow_matching(
                 checkpoint is not None
                 and config.checkpoint_every
                 and (step + 1) % config.checkpoint_every == 0
-                and rank == 0  # one writer under torchrun
             ):
-                _save_checkpoint(checkpoint, step + 1, named, opt, sched, gen, losses, identity)
+                _save_checkpoint(checkpoint, step + 1, transformer, named, opt, sched, gen, losses, identity)
     finally:
         if config.checkpointing and transformer._supports_gradient_checkpointing:
             transformer.disable_gradient_checkpointing()
