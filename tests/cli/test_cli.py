@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     "evaluate",
     "demo",
     "motion",
+    "study",
 ]
 
 

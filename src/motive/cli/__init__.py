@@ -26,6 +26,7 @@ COMMANDS = {
     "evaluate": "held-out motion-weighted loss and dynamic degree of one or more models",
     "demo": "run the whole pipeline on the built-in motion world and tiny model",
     "motion": "motion masks, camera/cut statistics and previews of videos, frame folders or datasets",
+    "study": "blind pairwise human-preference study of two models' videos: serve the page, report Table 2",
 }
 
 
