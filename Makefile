@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --no-compile -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e '.[dev]'
+	@# VBench's own code, for the test that checks our VBench-rule dimensions against it; --no-deps: its
+	@# dependencies (torchvision among them) are not installed and the test loads only the modules it compares
+	$(BIN)/python -m pip install -q --no-compile --no-deps vbench==0.1.5
 	@# Chromium, for the test that opens the HTML report in a real browser (Debian's package, as root);
 	@# elsewhere that test skips and says why
 	-command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: the browser test will skip"

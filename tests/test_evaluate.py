@@ -1,6 +1,9 @@
-"""target_specificity on hand-made evaluate results."""
+"""target_specificity on hand-made evaluate results; the VBench dimensions of generated videos."""
 
-from motive.evaluate import target_specificity
+from motive.compare import CompareConfig
+from motive.dimensions import WEIGHT_FREE
+from motive.evaluate import EvalConfig, evaluate, target_specificity
+from motive.generate import GenerateConfig
 
 
 def test_target_specificity_is_the_target_change_minus_the_other_change():
@@ -8,3 +11,18 @@ def test_target_specificity_is_the_target_change_minus_the_other_change():
     tuned = {"target_motion_loss": 0.375, "other_motion_loss": 1.25}  # target −0.125, others +0.25
     assert target_specificity(tuned, base) == -0.375
     assert target_specificity(base, base) == 0.0
+
+
+def test_evaluate_reports_every_weight_free_dimension_with_its_backend(tiny_model, mini_world):
+    from motive.data.dataset import load_dataset
+
+    clips = load_dataset(mini_world / "eval").clips[:2]
+    result = evaluate(
+        tiny_model,
+        clips,
+        [clips[0].prompt],
+        EvalConfig(sigmas=[0.5], draws_per_sigma=1, videos=CompareConfig(generate=GenerateConfig(steps=2))),
+    )
+    for dim in WEIGHT_FREE:
+        assert 0 <= result[dim] <= 1
+    assert result["dimension_backends"]["dynamic_degree"] == "vbench-rule/flow=dis"

@@ -11,6 +11,8 @@ for torch and diffusers until it needs them.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -34,13 +36,35 @@ _API = {
     "export_selection": "motive.export",
     "EvalConfig": "motive.evaluate",
     "evaluate": "motive.evaluate",
+    "GenerateConfig": "motive.generate",
+    "generate_videos": "motive.generate",
+    "DimensionConfig": "motive.dimensions",
+    "score_videos": "motive.dimensions",
+    "CompareConfig": "motive.compare",
+    "compare": "motive.compare",
+    "StudyConfig": "motive.study",
+    "create_study": "motive.study",
+    "study_report": "motive.study",
 }
 __all__ = ["__version__", *_API]
 
 
+class _Package(types.ModuleType):
+    """``motive.attribute`` (and ``evaluate``, ``finetune``, ``compare``) is the function, not the module
+    of the same name, even after that module was imported (which sets the package's attribute to it).
+    So ``import motive.evaluate as m`` gives the function too; ``importlib.import_module`` or ``from
+    motive.evaluate import ...`` reach the module."""
+
+    def __getattribute__(self, name: str):
+        if name in _API:
+            return getattr(importlib.import_module(_API[name]), name)
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'motive' has no attribute {name!r}")
 
 

@@ -7,8 +7,10 @@
     With held-out clips of the other motions too, ``target_specificity`` is the change of the target
     loss minus the change of the other motions' loss against a base model: fine-tuning a small model
     on a hundred clips shifts every motion's loss (drift), and this difference cancels that shift.
-(b) Dynamic degree (VBench v0.1.5 rule, docs/method.md §7) of videos generated with ``WanPipeline`` from
-    eval prompts, with DIS flow standing in for RAFT (a weight-free proxy).
+(b) VBench's weight-free dimensions (``motive.dimensions``: dynamic degree, temporal flickering, motion
+    smoothness, by VBench v0.1.5's rules, docs/method.md §7) of videos generated with ``WanPipeline``
+    from eval prompts, with DIS flow standing in for RAFT and a DIS-flow interpolator for AMT; each
+    result names its back-end (``dimension_backends``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from motive.compare import CompareConfig
 from motive.data.dataset import Clip
+from motive.dimensions import WEIGHT_FREE, backends, score_video
 from motive.inputs import dataset_inputs
 from motive.loss import masked_mean, velocity_error
 from motive.models.wan import VideoModel
-from motive.motion.flow import dis_flow
 
 
 @dataclass
@@ -35,9 +38,8 @@ class EvalConfig:
     )
     noise_seed: int = field(default=1234, metadata={"help": "seed of the grid's shared noise"})
     draws_per_sigma: int = field(default=4, metadata={"help": "noise draws per σ on the grid"})
-    generate_steps: int = field(default=25, metadata={"flag": "--steps", "help": "sampling steps"})
-    generate_seed: int = field(default=0, metadata={"help": "seed of the first generated video"})
-    guidance: float = field(default=1.0, metadata={"help": "classifier-free guidance scale"})
+    # how videos are generated and scored (VBench-rule dimensions), as ``motive compare`` does it
+    videos: CompareConfig = field(default_factory=CompareConfig, metadata={"nested": ""})
 
 
 def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) -> tuple[float, float]:
@@ -63,38 +65,25 @@ def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) ->
     return weighted / count, plain / count
 
 
-def dynamic_degree_flags(videos: np.ndarray, fps: float) -> list[bool]:
-    """VBench dynamic-degree rule per video [B, F, H, W, 3]: frames every round(fps/8); per pair the mean
-    of the top 5% flow magnitudes; threshold 6·min(H, W)/256; dynamic when at least round(4·n/16)
-    of the n pairs exceed it."""
-    flags = []
-    for video in videos:
-        step = max(1, round(fps / 8))
-        frames = video[::step]
-        h, w = frames.shape[1:3]
-        thresh = 6.0 * min(h, w) / 256.0
-        scores = []
-        for a, b in zip(frames[:-1], frames[1:]):
-            mag = np.linalg.norm(dis_flow(a, b), axis=-1).ravel()
-            k = max(1, int(len(mag) * 0.05))
-            scores.append(float(np.sort(mag)[-k:].mean()))
-        need = round(4 * len(scores) / 16)
-        flags.append(sum(s > thresh for s in scores) >= max(1, need))
-    return flags
-
-
-def dynamic_degree(model: VideoModel, prompts: list[str], config: EvalConfig, batch: int = 8) -> float:
-    """Fraction of videos generated from ``prompts`` that VBench's rule calls dynamic."""
-    flags: list[bool] = []
-    for start in range(0, len(prompts), batch):
+def generated_dimensions(model: VideoModel, prompts: list[str], config: CompareConfig) -> dict[str, float]:
+    """Mean of each weight-free VBench dimension over videos generated from ``prompts`` (one each, seeds
+    ``generate.seed + i``; dynamic degree: the fraction of videos VBench's rule calls dynamic)."""
+    g = config.generate
+    rows: list[dict[str, float]] = []
+    for start in range(0, len(prompts), g.batch):
+        chunk = prompts[start : start + g.batch]
         videos = model.generate(
-            prompts[start : start + batch],
-            steps=config.generate_steps,
-            guidance=config.guidance,
-            seed=config.generate_seed + start,
-        )
-        flags += dynamic_degree_flags(videos, model.settings.fps)
-    return float(np.mean(flags))
+            chunk,
+            steps=g.steps,
+            guidance=g.guidance,
+            seed=[g.seed + start + i for i in range(len(chunk))],
+            frames=g.frames or None,
+            height=g.height or None,
+            width=g.width or None,
+            negative_prompt=g.negative_prompt,
+        )  # [B, F, H, W, 3]
+        rows += [score_video(v, model.settings.fps, config.dimensions) for v in videos]
+    return {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
 
 
 def evaluate(
@@ -104,14 +93,22 @@ def evaluate(
     config: EvalConfig | None = None,
     other: list[Clip] | None = None,
 ) -> dict:
-    """Both metrics for one model; with ``other`` (held-out clips of the other motions) also their
+    """Both metrics for one model: the held-out losses and, one key each, the weight-free VBench
+    dimensions of videos generated from ``prompts`` (NaN without prompts), with their back-ends under
+    ``dimension_backends``; with ``other`` (held-out clips of the other motions) also their
     motion-weighted loss, ``other_motion_loss``, which ``target_specificity`` needs."""
     config = config or EvalConfig()
     weighted, plain = held_out_losses(model, clips, config)
+    dims = (
+        generated_dimensions(model, prompts, config.videos)
+        if prompts
+        else dict.fromkeys(WEIGHT_FREE, float("nan"))
+    )
     result = {
         "target_motion_loss": weighted,
         "plain_loss": plain,
-        "dynamic_degree": dynamic_degree(model, prompts, config) if prompts else float("nan"),
+        **dims,
+        "dimension_backends": backends(config.videos.dimensions),
         "config": asdict(config),
     }
     if other:

@@ -32,6 +32,7 @@ def test_demo_quick_end_to_end(tmp_path):
         "no_motion_mask",
         "random",
         "motion_magnitude",
+        "mask_similarity",
     }
     assert results["finetune"]["oracle"]["target_fraction"] == 1.0
     check = results["finetune_check"]["bounce"]
@@ -41,6 +42,10 @@ def test_demo_quick_end_to_end(tmp_path):
         assert check[metric]["random_minus_oracle"] == pytest.approx(gap)
     base = results["finetune"]["base"]
     assert base["target_specificity"] == 0.0 and base["other_motion_loss"] > 0
+    for dim in ("dynamic_degree", "temporal_flickering", "motion_smoothness"):
+        assert 0 <= base[dim] <= 1
+    assert base["dimension_backends"]["dynamic_degree"] == "vbench-rule/flow=dis"
+    assert "vbench-rule/interpolator=flow-dis" in (out / "report.html").read_text()
     assert "Harness check" in (out / "report.html").read_text()
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "attribution" / "motive" / "selection.csv").is_file()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from motive.attribute import AttributionConfig
 from motive.cli.options import add_options, from_args
+from motive.compare import CompareConfig
 from motive.data.standardise import StandardiseTarget
 from motive.demo.config import DemoConfig
 from motive.demo.pretrain import PretrainConfig
@@ -20,6 +21,7 @@ from motive.demo.world import WorldConfig
 from motive.evaluate import EvalConfig
 from motive.export import ExportConfig
 from motive.finetune import FinetuneConfig
+from motive.generate import GenerateConfig
 from motive.gradients import GradientConfig
 from motive.motion.export import RunOptions
 from motive.motion.mask import MaskConfig
@@ -250,24 +252,62 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from motive.compare import compare
     from motive.data.dataset import load_dataset
     from motive.evaluate import evaluate, target_specificity
 
-    dataset = load_dataset(args.data)
-    wanted = set(args.motions.split(",")) if args.motions else None
-    clips = [c for c in dataset if wanted is None or str(c.extra.get("motion")) in wanted]
-    other = [c for c in dataset if wanted is not None and str(c.extra.get("motion")) not in wanted]
-    prompts = [c.prompt for c in clips][: args.prompts]
+    _mask_plugins(args)  # flow back-ends and interpolators registered by plug-ins
+    if not (args.data or args.videos or args.prompt_list):
+        raise ValueError("nothing to evaluate: give --data (held-out loss), --prompt-list or --videos")
+    if (args.data or args.prompt_list) and not args.model:
+        raise ValueError("--data and --prompt-list need --model")
     config = from_args(EvalConfig(), args)
-    results = {m: evaluate(_load_model(m, args.device), clips, prompts, config, other) for m in args.model}
-    if other:  # specificity of every model against the first (the base model)
-        base = results[args.model[0]]
-        for result in results.values():
-            result["target_specificity"] = target_specificity(result, base)
+    results: dict = {}
+    if args.data:
+        dataset = load_dataset(args.data)
+        wanted = set(args.motions.split(",")) if args.motions else None
+        clips = [c for c in dataset if wanted is None or str(c.extra.get("motion")) in wanted]
+        other = [c for c in dataset if wanted is not None and str(c.extra.get("motion")) not in wanted]
+        prompts = [c.prompt for c in clips][: args.prompts]
+        for m in args.model:
+            results[m] = evaluate(_load_model(m, args.device), clips, prompts, config, other)
+        if other:  # specificity of every model against the first (the base model)
+            base = results[args.model[0]]
+            for result in results.values():
+                result["target_specificity"] = target_specificity(result, base)
+    if args.videos or args.prompt_list:  # VBench-style: a prompt list's videos, or folders of videos
+        entries = [*(args.model if args.prompt_list else []), *(args.videos or [])]
+        table = compare(entries, args.prompt_list, args.video_out, config.videos, args.device, not args.quiet)
+        results["videos"] = {
+            name: {d: {**v, "backend": table["backends"][d]} for d, v in dims.items()}
+            for name, dims in table["summary"].items()
+        }
     text = json.dumps(results, indent=2)
     if args.out:
         Path(args.out).write_text(text)
     print(text)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from motive.generate import generate_videos, read_prompts
+
+    prompts = read_prompts(args.prompts)
+    model = _load_model(args.model, args.device)
+    config = from_args(GenerateConfig(), args)
+    table = generate_videos(model, prompts, args.out, config, args.model, progress=not args.quiet)
+    print(f"{args.out}: {len(table)} videos of {len(prompts)} prompts (videos.csv, generation.json)")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from motive.compare import compare
+
+    _mask_plugins(args)  # flow back-ends and interpolators registered by plug-ins
+    config = from_args(CompareConfig(), args)
+    compare(args.models, args.prompts, args.out, config, args.device, progress=not args.quiet)
+    print((Path(args.out) / "comparison.md").read_text(), end="")
+    print(f"{args.out}: comparison.json, comparison.png, scores.csv, index.html")
     return 0
 
 
@@ -428,10 +468,8 @@ def options_export(p: argparse.ArgumentParser) -> None:
 
 
 def options_evaluate(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model", required=True, nargs="+", help="model folder(s) to compare on the same (σ, ε) grid"
-    )
-    p.add_argument("--data", required=True, help="held-out dataset (e.g. the world's eval split)")
+    p.add_argument("--model", nargs="+", default=[], help="model folder(s), compared on the same (σ, ε) grid")
+    p.add_argument("--data", default=None, help="held-out dataset (e.g. the world's eval split)")
     p.add_argument(
         "--motions",
         default="",
@@ -439,11 +477,46 @@ def options_evaluate(p: argparse.ArgumentParser) -> None:
         "other_motion_loss and, against the first --model, target_specificity",
     )
     p.add_argument(
-        "--prompts", type=int, default=10, help="prompts to generate videos from for dynamic degree"
+        "--prompts", type=int, default=10, help="--data's prompts to generate videos from for the dimensions"
+    )
+    p.add_argument(
+        "--prompt-list",
+        default=None,
+        help="VBench-style: generate --per-prompt videos of each prompt of this list (.txt/.csv) with every "
+        "--model and score them (mean, 95%% CI; videos and comparison in --video-out)",
+    )
+    p.add_argument("--videos", nargs="+", default=[], help="folders of videos to score (no model needed)")
+    p.add_argument(
+        "--video-out", default="runs/evaluate", help="folder for generated videos and their scores"
     )
     p.add_argument("--out", default=None, help="write the JSON results here too")
     add_options(p, EvalConfig)
+    _add_plugin_option(p)
     _finish(p, _cmd_evaluate, device=True)
+
+
+def options_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model folder (or hub id in the local cache)")
+    p.add_argument(
+        "--prompts", required=True, help="prompt list: .txt (one per line) or .csv (prompt, category)"
+    )
+    p.add_argument("--out", required=True, help="output folder (videos/, videos.csv, generation.json)")
+    add_options(p, GenerateConfig)
+    _finish(p, _cmd_generate, device=True)
+
+
+def options_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "models",
+        nargs="+",
+        help="models (their videos are generated from --prompts) or folders of generated videos; the "
+        "first is the base every other is compared with",
+    )
+    p.add_argument("--prompts", default=None, help="prompt list: .txt or .csv (prompt, category)")
+    p.add_argument("--out", required=True, help="output folder")
+    add_options(p, CompareConfig)
+    _add_plugin_option(p)
+    _finish(p, _cmd_compare, device=True)
 
 
 def options_demo(p: argparse.ArgumentParser) -> None:

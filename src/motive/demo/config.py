@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from motive.compare import CompareConfig
 from motive.demo.world import WorldConfig
 from motive.evaluate import EvalConfig
+from motive.generate import GenerateConfig
 from motive.gradients import GradientConfig
 
 
@@ -62,5 +64,7 @@ class DemoConfig:
             seeds=[0, 1],
             finetune_steps=2,
             spearman_clips=8,
-            eval=EvalConfig(sigmas=[0.3, 0.7], draws_per_sigma=1, generate_steps=2),
+            eval=EvalConfig(
+                sigmas=[0.3, 0.7], draws_per_sigma=1, videos=CompareConfig(generate=GenerateConfig(steps=2))
+            ),
         )

@@ -25,6 +25,8 @@ FINETUNE_COLUMNS = [
     ("target_specificity", "specificity (Δtarget − Δother)"),
     ("plain_loss", "plain loss"),
     ("dynamic_degree", "dynamic degree"),
+    ("temporal_flickering", "temporal flickering"),
+    ("motion_smoothness", "motion smoothness"),
     ("target_fraction", "target fraction"),
     ("seeds", "seeds"),
 ]
@@ -37,6 +39,15 @@ def _gif_data_uri(path: Path, max_frames: int = 17) -> str:
         gif = write_video(Path(tmp) / "x.gif", video.frames, video.fps)
         data = base64.b64encode(gif.read_bytes()).decode()
     return f"data:image/gif;base64,{data}"
+
+
+def _dimension_backends(results: dict) -> dict[str, str]:
+    """{dimension: back-end} of the VBench dimensions in the fine-tuning tables (the first found)."""
+    for rows in results.get("finetune_by_motion", {}).values():
+        for r in rows.values():
+            if r.get("dimension_backends"):
+                return r["dimension_backends"]
+    return {}
 
 
 def _cell(value, std=None) -> str:
@@ -108,6 +119,7 @@ def write_report(
         projection={**results["projection"], "spearman_mean": results["projection_spearman"]},
         finetune=results["finetune_by_motion"],
         finetune_columns=FINETUNE_COLUMNS,
+        dimension_backends=_dimension_backends(results),
         checks=results.get("finetune_check", {}),
         motions=motions,
         timings=str(results.get("timings_s", {})),

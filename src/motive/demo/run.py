@@ -100,7 +100,8 @@ def _print_tables(results: dict, log) -> None:
         log(
             f"  {method:18s} loss {r['target_motion_loss']:.5f} ± {r['target_motion_loss_std']:.5f}  "
             f"specificity {r['target_specificity']:+.5f} ± {r['target_specificity_std']:.5f}  "
-            f"dynamic {r['dynamic_degree']:.2f}  target fraction {r['target_fraction']:.2f}"
+            f"dynamic {r['dynamic_degree']:.2f}  flicker {r['temporal_flickering']:.3f}  "
+            f"smooth {r['motion_smoothness']:.3f}  target fraction {r['target_fraction']:.2f}"
         )
     for motion, check in results["finetune_check"].items():
         for metric in CHECKED:

@@ -18,6 +18,7 @@ from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.demo.config import DemoConfig
 from motive.demo.pretrain import PretrainConfig, VaeConfig, is_pretrained, pretrain
 from motive.demo.world import generate_world, world_exists
+from motive.dimensions import WEIGHT_FREE
 from motive.evaluate import evaluate, target_specificity
 from motive.finetune import FinetuneConfig, train_on
 from motive.gradients import GradientConfig
@@ -221,6 +222,7 @@ def finetune_comparison(
                 ("no_motion_mask", seed, top(scores["no_motion_mask"][i][:, cols])),
                 ("random", seed, top(scores["random"][i])),
                 ("motion_magnitude", seed, top(scores["motion_magnitude"][0])),
+                ("mask_similarity", seed, top(scores["mask_similarity"][0][:, cols])),
                 ("oracle", seed, np.random.default_rng(seed).permutation(oracle_pool)[:k]),
             ]
         futures = [
@@ -254,12 +256,13 @@ def finetune_comparison(
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Mean and spread (std over seeds) of each metric."""
+    """Mean and spread (std over seeds) of each metric, and the back-ends of the VBench dimensions."""
     out: dict = {"seeds": len(runs)}
-    for key in (*CHECKED, "other_motion_loss", "plain_loss", "dynamic_degree", "target_fraction"):
+    for key in (*CHECKED, "other_motion_loss", "plain_loss", *WEIGHT_FREE, "target_fraction"):
         vals = np.array([r[key] for r in runs], dtype=float)
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
         out[f"{key}_std"] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
+    out["dimension_backends"] = runs[0].get("dimension_backends", {})
     return out
 
 
