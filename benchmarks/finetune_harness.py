@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from motive.data.dataset import load_dataset
-from motive.evaluate import EvalConfig, held_out_losses
+from motive.evaluate import EvalConfig, LossGrid, held_out_losses
 from motive.finetune import FinetuneConfig, train_on
 from motive.models.wan import VideoModel
 
@@ -41,7 +41,7 @@ def main() -> None:
     pool_motion = pool.table["motion"].to_numpy()
     held = [c for c in ev if c.extra.get("motion") == args.motion]
     other = [c for c in ev if c.extra.get("motion") not in (args.motion, "static")]
-    cfg = EvalConfig(draws_per_sigma=4)
+    cfg = EvalConfig(grid=LossGrid(draws_per_sigma=4))
 
     def both(m: VideoModel) -> tuple[float, float]:
         return held_out_losses(m, held, cfg)[0], held_out_losses(m, other, cfg)[0]

@@ -2,7 +2,7 @@
 
 from motive.compare import CompareConfig
 from motive.dimensions import WEIGHT_FREE
-from motive.evaluate import EvalConfig, evaluate, target_specificity
+from motive.evaluate import EvalConfig, LossGrid, evaluate, target_specificity
 from motive.generate import GenerateConfig
 
 
@@ -21,7 +21,10 @@ def test_evaluate_reports_every_weight_free_dimension_with_its_backend(tiny_mode
         tiny_model,
         clips,
         [clips[0].prompt],
-        EvalConfig(sigmas=[0.5], draws_per_sigma=1, videos=CompareConfig(generate=GenerateConfig(steps=2))),
+        EvalConfig(
+            grid=LossGrid(sigmas=[0.5], draws_per_sigma=1),
+            videos=CompareConfig(generate=GenerateConfig(steps=2)),
+        ),
     )
     for dim in WEIGHT_FREE:
         assert 0 <= result[dim] <= 1

@@ -97,21 +97,31 @@ def test_subsets_exact_size_and_reproducible():
         LDSConfig(subsets=1)
 
 
-def test_query_losses_average_to_the_held_out_loss(tiny_model, mini_world):
-    """Per-clip losses on the shared grid: their mean is ``evaluate.held_out_losses``' weighted loss on
-    the same grid (same ε draws), and a second call gives the same numbers."""
+def test_query_losses_are_each_clips_loss_on_the_shared_grid(tiny_model, mini_world):
+    """Per-clip losses on the shared grid equal a direct computation clip by clip (the grid's ε drawn
+    from its seed, the clip's motion mask as weight), whatever the batching."""
     from motive.data.dataset import load_dataset
-    from motive.evaluate import EvalConfig, held_out_losses
+    from motive.evaluate import clip_losses
+    from motive.inputs import dataset_inputs
+    from motive.loss import per_sample_loss
 
     clips = list(load_dataset(mini_world / "query"))[:6]
     grid = LossGrid(sigmas=[0.3, 0.7], draws_per_sigma=2, noise_seed=11)
-    losses = query_losses(tiny_model, clips, grid, batch=4)  # two batches, one ε sequence
+    losses = query_losses(tiny_model, clips, grid)
     assert losses.shape == (6,) and (losses >= 0).all() and (losses > 0).any()  # 0: a still clip
-    weighted, _ = held_out_losses(
-        tiny_model, clips, EvalConfig(sigmas=[0.3, 0.7], draws_per_sigma=2, noise_seed=11)
-    )
-    assert losses.mean() == pytest.approx(weighted, rel=1e-5)
-    np.testing.assert_allclose(losses, query_losses(tiny_model, clips, grid), rtol=1e-6)  # other batches
+    np.testing.assert_allclose(losses, clip_losses(tiny_model, clips, grid, batch=4)[0], rtol=1e-6)
+    for clip, x, loss in zip(clips[:2], dataset_inputs(tiny_model, clips[:2]), losses):
+        gen = torch.Generator("cpu").manual_seed(11)
+        direct = []
+        for sigma in (0.3, 0.3, 0.7, 0.7):
+            eps = torch.randn(x.latent.shape, generator=gen)
+            text = tiny_model.encode_text([clip.prompt])
+            with torch.no_grad():
+                value = per_sample_loss(
+                    tiny_model, x.latent[None], text, torch.tensor([sigma]), eps[None], x.mask[None]
+                )
+            direct.append(float(value))
+        assert loss == pytest.approx(np.mean(direct), rel=1e-5)
 
 
 def test_run_lds_writes_resumes_and_refuses(model_dir, mini_world, tmp_path):

@@ -29,40 +29,70 @@ from motive.models.wan import VideoModel
 
 
 @dataclass
-class EvalConfig:
-    """The shared evaluation grid and generation settings."""
+class LossGrid:
+    """The fixed (σ, ε) grid every model's held-out losses are averaged over (common random numbers)."""
 
     sigmas: list[float] = field(
         default_factory=lambda: [0.1, 0.25, 0.4, 0.55, 0.7, 0.85],
         metadata={"help": "comma-separated noise levels of the shared loss grid"},
     )
-    noise_seed: int = field(default=1234, metadata={"help": "seed of the grid's shared noise"})
     draws_per_sigma: int = field(default=4, metadata={"help": "noise draws per σ on the grid"})
+    noise_seed: int = field(default=1234, metadata={"help": "seed of the grid's shared noise"})
+
+
+@dataclass
+class EvalConfig:
+    """The shared loss grid, and how videos are generated and scored."""
+
+    grid: LossGrid = field(default_factory=LossGrid, metadata={"nested": ""})
     # how videos are generated and scored (VBench-rule dimensions), as ``motive compare`` does it
     videos: CompareConfig = field(default_factory=CompareConfig, metadata={"nested": ""})
 
 
-def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) -> tuple[float, float]:
-    """Mean motion-weighted and plain flow-matching loss of ``clips`` over the fixed (σ, ε) grid, both
-    from the same forward passes: (weighted, plain)."""
+def clip_losses(
+    model: VideoModel, clips: list[Clip], grid: LossGrid, batch: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each clip's motion-weighted and plain flow-matching loss averaged over ``grid`` → ([N], [N]),
+    both from the same forward passes.
+
+    The ε of each grid point is drawn from ``grid.noise_seed`` per latent shape and shared by every
+    clip of that shape and by every model, so differences between models are not noise-draw luck."""
     if not clips:
         raise ValueError("no held-out clips to evaluate on")
-    inputs = dataset_inputs(model, clips)
-    h = torch.stack([i.latent for i in inputs]).to(model.device)  # [N, C, f, h, w]
-    w = torch.stack([i.mask for i in inputs]).to(model.device)  # [N, f, h, w]
-    text = model.encode_text([c.prompt for c in clips])
-    gen = torch.Generator("cpu").manual_seed(config.noise_seed)
-    weighted, plain, count = 0.0, 0.0, 0
+    inputs = dataset_inputs(model, clips)  # latents and motion masks, through the input cache
+    weighted, plain = np.empty(len(clips)), np.empty(len(clips))  # [N]
+    shapes: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(inputs):
+        shapes.setdefault(tuple(x.latent.shape), []).append(i)
     with torch.no_grad():
-        for sigma in config.sigmas:
-            for _ in range(config.draws_per_sigma):
-                eps = torch.randn(h.shape[1:], generator=gen).to(model.device)  # one ε for every clip
-                sig = torch.full((len(clips),), sigma, device=model.device)
-                err = velocity_error(model, h, text, sig, eps[None].expand_as(h))  # [N, f, h, w]
-                weighted += float(masked_mean(err, w).sum())
-                plain += float(masked_mean(err).sum())
-                count += len(clips)
-    return weighted / count, plain / count
+        for shape, members in shapes.items():
+            gen = torch.Generator("cpu").manual_seed(grid.noise_seed)
+            draws = [
+                (sigma, torch.randn(shape, generator=gen))  # [C, f, h, w]
+                for sigma in grid.sigmas
+                for _ in range(grid.draws_per_sigma)
+            ]
+            for start in range(0, len(members), batch):
+                idx = members[start : start + batch]
+                h = torch.stack([inputs[i].latent for i in idx]).to(model.device)  # [B, C, f, h, w]
+                w = torch.stack([inputs[i].mask for i in idx]).to(model.device)  # [B, f, h, w]
+                text = model.encode_text([clips[i].prompt for i in idx])  # [B, L, D]
+                tw = torch.zeros(len(idx), dtype=torch.float64)  # [B]
+                tp = torch.zeros(len(idx), dtype=torch.float64)  # [B]
+                for sigma, eps in draws:
+                    sig = torch.full((len(idx),), sigma, device=model.device)
+                    err = velocity_error(model, h, text, sig, eps.to(model.device)[None].expand_as(h))
+                    tw += masked_mean(err, w).double().cpu()
+                    tp += masked_mean(err).double().cpu()
+                weighted[idx] = (tw / len(draws)).numpy()
+                plain[idx] = (tp / len(draws)).numpy()
+    return weighted, plain
+
+
+def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) -> tuple[float, float]:
+    """Mean motion-weighted and plain flow-matching loss of ``clips`` over the config's grid."""
+    weighted, plain = clip_losses(model, clips, config.grid)
+    return float(weighted.mean()), float(plain.mean())
 
 
 def generated_dimensions(model: VideoModel, prompts: list[str], config: CompareConfig) -> dict[str, float]:

@@ -33,15 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
 from motive.data.dataset import Clip, Dataset, load_dataset
+from motive.evaluate import LossGrid, clip_losses
 from motive.files import write_text_atomic
 from motive.finetune import FinetuneConfig, train_on
-from motive.inputs import dataset_inputs
 from motive.log import logger
-from motive.loss import masked_mean, velocity_error
 from motive.models.wan import VideoModel, model_fingerprint, resolve_device
 from motive.store import dataset_fingerprint
 
@@ -52,18 +50,6 @@ SUMMARY = "lds.json"
 
 class LDSMismatch(ValueError):
     """A result in the output folder was computed under other settings (model, data or recipe)."""
-
-
-@dataclass
-class LossGrid:
-    """The fixed (σ, ε) grid every model's query losses are averaged over (common random numbers)."""
-
-    sigmas: list[float] = field(
-        default_factory=lambda: [0.1, 0.25, 0.4, 0.55, 0.7, 0.85],
-        metadata={"help": "comma-separated noise levels of the shared loss grid"},
-    )
-    draws_per_sigma: int = field(default=4, metadata={"help": "noise draws per σ on the grid"})
-    noise_seed: int = field(default=1234, metadata={"help": "seed of the grid's shared noise"})
 
 
 @dataclass
@@ -116,39 +102,9 @@ def sample_subsets(n: int, m: int, alpha: float, seed: int) -> np.ndarray:
     return out
 
 
-def query_losses(model: VideoModel, queries: list[Clip], grid: LossGrid, batch: int = 32) -> np.ndarray:
-    """Each query clip's motion-weighted flow-matching loss averaged over ``grid`` → [Q].
-
-    The ε of each grid point is drawn from ``grid.noise_seed`` per latent shape and shared by every
-    clip of that shape and by every model (for one shape, the same draws as
-    ``evaluate.held_out_losses``, whose value is the mean of these)."""
-    if not queries:
-        raise ValueError("no query clips")
-    inputs = dataset_inputs(model, queries)  # latents and motion masks, through the input cache
-    out = np.empty(len(queries))  # [Q]
-    shapes: dict[tuple[int, ...], list[int]] = {}
-    for i, x in enumerate(inputs):
-        shapes.setdefault(tuple(x.latent.shape), []).append(i)
-    with torch.no_grad():
-        for shape, members in shapes.items():
-            gen = torch.Generator("cpu").manual_seed(grid.noise_seed)
-            draws = [
-                (sigma, torch.randn(shape, generator=gen))  # [C, f, h, w]
-                for sigma in grid.sigmas
-                for _ in range(grid.draws_per_sigma)
-            ]
-            for start in range(0, len(members), batch):
-                idx = members[start : start + batch]
-                h = torch.stack([inputs[i].latent for i in idx]).to(model.device)  # [B, C, f, h, w]
-                w = torch.stack([inputs[i].mask for i in idx]).to(model.device)  # [B, f, h, w]
-                text = model.encode_text([queries[i].prompt for i in idx])  # [B, L, D]
-                total = torch.zeros(len(idx), dtype=torch.float64)  # [B]
-                for sigma, eps in draws:
-                    sig = torch.full((len(idx),), sigma, device=model.device)
-                    e = eps.to(model.device)[None].expand_as(h)
-                    total += masked_mean(velocity_error(model, h, text, sig, e), w).double().cpu()
-                out[idx] = (total / len(draws)).numpy()
-    return out
+def query_losses(model: VideoModel, queries: list[Clip], grid: LossGrid) -> np.ndarray:
+    """Each query clip's motion-weighted loss averaged over ``grid`` → [Q] (``evaluate.clip_losses``)."""
+    return clip_losses(model, queries, grid)[0]
 
 
 def undefined_queries(predicted: np.ndarray, outcomes: np.ndarray) -> dict[int, str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from motive.compare import CompareConfig
 from motive.demo.world import WorldConfig
-from motive.evaluate import EvalConfig
+from motive.evaluate import EvalConfig, LossGrid
 from motive.generate import GenerateConfig
 from motive.gradients import GradientConfig
 
@@ -65,6 +65,7 @@ class DemoConfig:
             finetune_steps=2,
             spearman_clips=8,
             eval=EvalConfig(
-                sigmas=[0.3, 0.7], draws_per_sigma=1, videos=CompareConfig(generate=GenerateConfig(steps=2))
+                grid=LossGrid(sigmas=[0.3, 0.7], draws_per_sigma=1),
+                videos=CompareConfig(generate=GenerateConfig(steps=2)),
             ),
         )
