@@ -23,6 +23,7 @@ import torch
 from motive.compare import CompareConfig
 from motive.data.dataset import Clip
 from motive.dimensions import WEIGHT_FREE, backends, score_video
+from motive.generate import sample
 from motive.inputs import dataset_inputs
 from motive.loss import masked_mean, velocity_error
 from motive.models.wan import VideoModel
@@ -102,16 +103,7 @@ def generated_dimensions(model: VideoModel, prompts: list[str], config: CompareC
     rows: list[dict[str, float]] = []
     for start in range(0, len(prompts), g.batch):
         chunk = prompts[start : start + g.batch]
-        videos = model.generate(
-            chunk,
-            steps=g.steps,
-            guidance=g.guidance,
-            seed=[g.seed + start + i for i in range(len(chunk))],
-            frames=g.frames or None,
-            height=g.height or None,
-            width=g.width or None,
-            negative_prompt=g.negative_prompt,
-        )  # [B, F, H, W, 3]
+        videos = sample(model, chunk, [g.seed + start + i for i in range(len(chunk))], g)  # [B, F, H, W, 3]
         rows += [score_video(v, model.settings.fps, config.dimensions) for v in videos]
     return {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
 

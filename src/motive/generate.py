@@ -69,6 +69,20 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     return prompts
 
 
+def sample(model, prompts: list[str], seeds: list[int], config: GenerateConfig):
+    """``model.generate`` with ``config``'s settings, one seed per prompt → uint8 [B, F, H, W, 3]."""
+    return model.generate(
+        prompts,
+        steps=config.steps,
+        guidance=config.guidance,
+        seed=seeds,  # each video's noise from its own seed
+        frames=config.frames or None,
+        height=config.height or None,
+        width=config.width or None,
+        negative_prompt=config.negative_prompt,
+    )
+
+
 def video_name(index: int, seed: int) -> str:
     """The file name of prompt ``index``'s video with ``seed`` (the pairing key between models)."""
     return f"videos/p{index:04d}_s{seed}.mp4"
@@ -142,16 +156,7 @@ def generate_videos(
     bar = tqdm(total=len(todo), desc="generate", unit="video", disable=not progress)
     for start in range(0, len(todo), config.batch):
         chunk = todo[start : start + config.batch]
-        videos = model.generate(
-            [r["prompt"] for r in chunk],
-            steps=config.steps,
-            guidance=config.guidance,
-            seed=[r["seed"] for r in chunk],  # each video's noise from its own seed
-            frames=config.frames or None,
-            height=config.height or None,
-            width=config.width or None,
-            negative_prompt=config.negative_prompt,
-        )  # [B, F, H, W, 3]
+        videos = sample(model, [r["prompt"] for r in chunk], [r["seed"] for r in chunk], config)
         for row, video in zip(chunk, videos):
             write_video(out / row["video"], video, model.settings.fps)
             bar.update(1)
