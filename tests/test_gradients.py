@@ -172,3 +172,25 @@ def test_auto_precision_is_fp32_on_a_cpu_and_recorded_resolved(tiny_model):
     assert GradientConfig().precision == "auto" and config.precision == "fp32"
     with pytest.raises(ValueError, match="precision"):
         GradientConfig(precision="fp8")
+
+
+def test_temporal_objective_gradient_equals_brute_force_autograd(tiny_model):
+    cfg = GradientConfig(sigma=0.4, noise_seed=3, objective="temporal", proj_dim=64)
+    feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
+    h, text, w = _inputs(tiny_model, 1)
+    eps = common_noise((16, 5, 8, 8), 3, 1)[0][None]
+    x = 0.6 * h + 0.4 * eps
+    params = [p for _, p in tiny_model.transformer.named_parameters()]
+    pred = tiny_model.transformer(
+        hidden_states=x, timestep=torch.tensor([400.0]), encoder_hidden_states=text, return_dict=False
+    )[0]
+    r = pred - (eps - h)
+    loss = ((r[:, :, 1:] - r[:, :, :-1]) ** 2).mean(dim=1).mul((w[:, 1:] + w[:, :-1]) / 2).mean() / 17
+    ref = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
+    torch.testing.assert_close(feat.gradient(h, text, w), ref, rtol=1e-4, atol=1e-9)
+    flow = GradientFeaturizer(tiny_model, GradientConfig(sigma=0.4, noise_seed=3), (16, 5, 8, 8), frames=17)
+    assert not torch.allclose(flow.gradient(h, text, w), ref)  # the option changes what is differentiated
+    batched, _ = feat.features(h, text, w)  # the vmapped path differentiates the same loss
+    torch.testing.assert_close(batched[0], feat.feature(h, text, w)[0], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="objective"):
+        GradientConfig(objective="appearance")

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from motive.loss import per_sample_loss
+from motive.loss import OBJECTIVES, per_sample_loss
 from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig
 from motive.projection import Fastfood, StreamingProjector, l2_normalise
@@ -61,6 +61,13 @@ class GradientConfig:
     use_mask: bool = field(
         default=True, metadata={"flag": "--no-motion-mask", "help": "W ≡ 1: the paper's 'w/o MM' ablation"}
     )
+    objective: str = field(
+        default="flow",
+        metadata={
+            "help": "loss differentiated: flow (the paper's) or temporal (its frame-to-frame change)",
+            "choices": OBJECTIVES,
+        },
+    )
     frame_norm: bool = field(  # the 1/F frame-length correction (F = pixel frames of the clip)
         default=True, metadata={"help": "drop the 1/F frame-length factor"}
     )
@@ -86,6 +93,8 @@ class GradientConfig:
             raise ValueError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.noise_draws < 1:
             raise ValueError("noise_draws must be ≥ 1")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -104,6 +113,7 @@ class GradientConfig:
         """The settings a feature store was built with (its ``meta.json``)."""
         g = dict(meta["gradient"])
         g.setdefault("precision", "fp32")  # stores written before the setting existed
+        g.setdefault("objective", "flow")
         p = meta["projection"]
         return cls(
             **{k: v for k, v in g.items() if k != "mask"},
@@ -177,7 +187,8 @@ class GradientFeaturizer:
         eps = self.noise[draw] if isinstance(draw, int) else draw
         dtype = PRECISIONS[self.config.precision]
         with torch.autocast(h.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = per_sample_loss(self.model, h, text, sigma, eps[None], w, params)[0].float()
+            objective = self.config.objective
+            loss = per_sample_loss(self.model, h, text, sigma, eps[None], w, params, objective)[0].float()
         return loss / self.frames if self.config.frame_norm else loss
 
     def gradient(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -214,12 +215,14 @@ def train_flow_matching(
     desc: str = "train",
     trainable: list[tuple[str, torch.nn.Parameter]] | None = None,
     checkpoint: Path | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Train the transformer with the standard flow-matching loss; returns per-step losses.
 
     ``trainable``: the (name, parameter) pairs to train (default: all of the transformer; a LoRA run
     passes its adapter weights). ``checkpoint``: file to save to every ``config.checkpoint_every``
-    steps and to resume from when it exists (same settings required)."""
+    steps and to resume from when it exists (same settings required). ``on_step(k)`` is called after
+    the k-th optimiser step (with the transformer in train mode), e.g. to evaluate along training."""
     transformer = model.transformer
     names = (
         [n for n, _ in trainable] if trainable is not None else [n for n, _ in transformer.named_parameters()]
@@ -318,6 +321,8 @@ def train_flow_matching(
                 and (step + 1) % config.checkpoint_every == 0
             ):
                 _save_checkpoint(checkpoint, step + 1, transformer, named, opt, sched, gen, losses, identity)
+            if on_step is not None:
+                on_step(step + 1)
     finally:
         if config.checkpointing and transformer._supports_gradient_checkpointing:
             transformer.disable_gradient_checkpointing()

@@ -1,0 +1,152 @@
+"""How much must the demo's base model learn its motion words before attribution finds motion?
+
+Retrains the demo's transformer from scratch (same VAE and text encoder as the run's base model, same
+``base`` split) for ``--steps`` steps, and at every ``--every`` steps along that one run measures
+
+- the motion-word check (``motion_word_sensitivity``, as in ``pretrain.json``): loss with a wrong
+  motion word over the loss with the true one, and the share of held-out clips where the true word
+  gives the lower loss;
+- Motive's same-motion and same-colour precision@10% on the run's pool and queries (one attribution
+  seed, the demo's σ), and mask similarity's for reference;
+
+so the retrieval figures can be read against how much the model conditions on motion. Each checkpoint
+is saved as a model folder (``OUT/step{k}``) and its figures appended to ``OUT/checkpoints.jsonl``;
+a killed run resumes from its last checkpoint.
+
+    python benchmarks/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
+    python benchmarks/base_model.py --smoke    # a mini world and a few steps: seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motive.data.dataset import load_dataset
+from motive.demo.measures import topk_precision
+from motive.demo.pretrain import decode_all, motion_word_sensitivity
+from motive.demo.stages import pool_scores
+from motive.gradients import GradientConfig
+from motive.inputs import default_target
+from motive.models.wan import VideoModel
+from motive.scoring import static_queries
+from motive.store import Store
+from motive.training import TrainConfig, encode_frames, train_flow_matching
+
+
+def measure(model: VideoModel, run: Path, out: Path, sigma: float, per_motion: int) -> dict:
+    """Motion-word check and Motive's retrieval precision (one seed) of ``model`` on the run's world;
+    feature stores go to ``out/stores``."""
+    world = run / "world"
+    t0 = time.perf_counter()
+    words = motion_word_sensitivity(
+        model, load_dataset(world / "eval"), default_target(model), per_motion=per_motion
+    )
+    pool, queries = load_dataset(world / "pool"), load_dataset(world / "query")
+    g = GradientConfig(sigma=sigma, noise_seed=0, proj_seed=0).for_model(model)
+    store, scores = pool_scores(model, pool, queries, out / "stores", "motive", g, progress=False)
+    keep = ~static_queries(np.asarray(Store.open(out / "stores" / "query_motive").vectors))
+    row = {
+        "motion_word_ratio": words.get("weighted_ratio_wrong_over_true"),
+        "true_word_lower_share": words.get("share_of_clips_true_word_lower"),
+        "per_motion_ratio": {
+            m: v["wrong_weighted"] / v["true_weighted"] for m, v in words.get("per_motion", {}).items()
+        },
+    }
+    for label in ("motion", "colour"):
+        train, query = pool.table[label].to_numpy(), queries.table[label].to_numpy()
+        row[f"motive_{label}_precision"] = float(
+            topk_precision(scores[:, keep], train, query[keep], 0.1, store.ok).mean()
+        )
+    row["measure_s"] = time.perf_counter() - t0
+    return row
+
+
+def fresh_transformer(model: VideoModel, seed: int) -> None:
+    """Re-initialise ``model``'s transformer in place from its own config, seeded (the VAE, its latent
+    statistics and the text encoder stay the trained ones)."""
+    torch.manual_seed(seed)
+    fresh = type(model.transformer).from_config(model.transformer.config)
+    model.transformer.load_state_dict(fresh.state_dict())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", default="runs/demo", help="a demo run folder (world/, base_model/)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN/base_model_steps)")
+    p.add_argument("--steps", type=int, default=10000, help="training steps of the one run")
+    p.add_argument("--every", type=int, default=2500, help="measure every this many steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the transformer's init and training")
+    p.add_argument("--sigma", type=float, default=0.3, help="σ of the attribution features")
+    p.add_argument("--per-motion", type=int, default=10, help="held-out clips per motion, word check")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--smoke", action="store_true", help="mini world, untrained model, 4 steps")
+    args = p.parse_args()
+
+    from motive.cli.commands import quiet_libraries
+
+    quiet_libraries()
+    torch.set_num_threads(args.threads)
+    tmp = None
+    if args.smoke:
+        from lds import smoke_run  # benchmarks/lds.py: a mini run folder in seconds
+
+        tmp = tempfile.TemporaryDirectory()
+        run = smoke_run(Path(tmp.name) / "run")
+        args.steps, args.every, args.per_motion = 4, 2, 1
+    else:
+        run = Path(args.run)
+    out = Path(args.out) if args.out else run / "base_model_steps"
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "checkpoints.jsonl"
+    done = {json.loads(line)["step"] for line in log.read_text().splitlines()} if log.is_file() else set()
+
+    model = VideoModel.from_pretrained(run / "base_model")
+    fresh_transformer(model, args.seed)
+    base = load_dataset(run / "world" / "base", decode=True)
+    frames = decode_all(base, default_target(model), progress=False)
+    data = encode_frames(model, frames, [c.prompt for c in base], progress=False)
+    config = replace(TrainConfig(), steps=args.steps, seed=args.seed, checkpoint_every=args.every)
+    t0 = time.perf_counter()
+
+    def on_step(k: int) -> None:
+        if k % args.every and k != args.steps or k in done:
+            return
+        model.transformer.eval()
+        folder = out / f"step{k}"
+        model.save_pretrained(folder)
+        row = {"step": k, "train_s": time.perf_counter() - t0}
+        row.update(measure(VideoModel.from_pretrained(folder), run, folder, args.sigma, args.per_motion))
+        with open(log, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(
+            f"step {k}: motion words {row['motion_word_ratio']:.4f} ({row['true_word_lower_share']:.0%} lower),"
+            f" precision motion {row['motive_motion_precision']:.3f} colour {row['motive_colour_precision']:.3f}",
+            flush=True,
+        )
+        model.transformer.train()
+
+    if max(done, default=0) < args.steps:
+        train_flow_matching(
+            model, data, config, not args.smoke, checkpoint=out / "train_state.pt", on_step=on_step
+        )
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    print(f"\n{'step':>6} {'ratio':>7} {'lower':>6} {'motion':>7} {'colour':>7}")
+    for r in sorted(rows, key=lambda r: r["step"]):
+        print(
+            f"{r['step']:>6} {r['motion_word_ratio']:7.4f} {r['true_word_lower_share']:6.0%} "
+            f"{r['motive_motion_precision']:7.3f} {r['motive_colour_precision']:7.3f}"
+        )
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
