@@ -4,7 +4,9 @@ Fine-tunes a fresh copy of the demo's base model on each of M random halves of t
 recipe by default: 150 steps of 8 clips at lr 1e-4, one training seed for all), measures each query
 clip's motion-weighted loss on a fixed (σ, ε) grid, and ranks the subsets by their loss decrease
 against the summed scores of their clips (``motive.lds``). Methods, from the run folder: Motive and
-w/o MM (``attribution/<method>/scores.parquet``, the first seed), mask similarity (the first Motive
+w/o MM (``attribution/<method>/scores.parquet``, the first seed), Motive's centred and preconditioned
+scores and (when ``score_variants.py --temporal-seeds`` made its store) the temporal-difference
+objective's, mask similarity (the first Motive
 store's mask settings, through the shared input cache), motion magnitude (the store's ``mean_flow``)
 and random (seeded as the demo's first random baseline). Resumable: a killed run continues from the
 finished subsets in OUT/subsets/.
@@ -27,13 +29,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from motive.attribute import store_scores
 from motive.data.dataset import load_dataset
 from motive.data.standardise import StandardiseTarget
 from motive.gradients import GradientConfig
 from motive.inputs import cache_dir, dataset_inputs
 from motive.lds import LDSConfig, LossGrid, lds_table, run_lds
 from motive.models.wan import VideoModel
-from motive.scoring import mask_similarity, random_scores
+from motive.scoring import mask_similarity, random_scores, static_queries
+from motive.store import Store
 
 
 def method_scores_from_run(run: Path, model: VideoModel, seed: int = 0) -> dict[str, np.ndarray | Path]:
@@ -57,10 +61,27 @@ def method_scores_from_run(run: Path, model: VideoModel, seed: int = 0) -> dict[
         inputs = dataset_inputs(model, list(clips), mask, cache=cache_dir() / "inputs", target=target)
         return np.stack([x.mask.numpy().ravel() for x in inputs])  # [n, f·h·w]
 
+    for name, score in (("motive_centred", "centred"), ("motive_preconditioned", "preconditioned")):
+        methods[name] = variant_scores(run / "stores" / f"motive_seed{seed}", queries, score)
+    if (run / "stores" / f"motive_temporal_seed{seed}" / "meta.json").is_file():  # score_variants.py made it
+        methods["motive_temporal"] = variant_scores(run / "stores" / f"motive_temporal_seed{seed}", queries)
     methods["mask_similarity"] = mask_similarity(masks(pool), masks(queries))  # [N, Q]
     methods["motion_magnitude"] = index["mean_flow"].to_numpy(np.float64)[:, None]  # [N, 1]
     methods["random"] = random_scores(len(pool), 1000 + seed)  # [N, 1], the demo's first random seed
     return methods
+
+
+def variant_scores(store_path: Path, queries, score: str = "cosine", damping: float = 0.1) -> np.ndarray:
+    """Scores [N, Q] of a pool store against its query store (``query_<name>``) by ``score``; a static
+    query (zero feature) gets NaN, as ``attribute`` leaves it out of the vote."""
+    store, qstore = Store.open(store_path), Store.open(store_path.with_name(f"query_{store_path.name}"))
+    if qstore.index["video"].tolist() != [c.relpath for c in queries]:
+        raise ValueError(f"{qstore.path}: its clips are not the queries, in order")
+    vectors = np.asarray(qstore.vectors)  # [Q, D']
+    static = static_queries(vectors)
+    out = np.full((len(store.index), len(vectors)), np.nan)
+    out[:, ~static] = store_scores(store, vectors[~static], score, damping)
+    return out
 
 
 def smoke_run(root: Path) -> Path:
@@ -86,10 +107,10 @@ def smoke_run(root: Path) -> Path:
 def print_table(table: dict) -> None:
     """Method × LDS mean [95% interval], queries with a defined LDS."""
     print(f"\nLDS over {table['subsets']} subsets ({table['interval']}):")
-    print(f"{'method':<18} {'LDS':>8}  {'95% CI':<20} queries")
+    print(f"{'method':<22} {'LDS':>8}  {'95% CI':<20} queries")
     for name, row in table["methods"].items():
         ci = f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
-        print(f"{name:<18} {row['lds']:+8.3f}  {ci:<20} {row['queries']}")
+        print(f"{name:<22} {row['lds']:+8.3f}  {ci:<20} {row['queries']}")
 
 
 def main() -> None:
