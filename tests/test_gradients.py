@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from motive.gradients import GradientConfig, GradientFeaturizer, common_noise
+from motive.gradients import GradientConfig, GradientFeaturizer, common_noise, held_still
 from motive.projection import l2_normalise
 
 
@@ -194,3 +194,27 @@ def test_temporal_objective_gradient_equals_brute_force_autograd(tiny_model):
     torch.testing.assert_close(batched[0], feat.feature(h, text, w)[0], rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="objective"):
         GradientConfig(objective="appearance")
+
+
+def test_appearance_deflation_removes_the_held_still_direction(tiny_model):
+    cfg = GradientConfig(proj_dim=64, deflate_appearance=True)
+    feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
+    plain = GradientFeaturizer(tiny_model, GradientConfig(proj_dim=64), (16, 5, 8, 8), frames=17)
+    h, text, w = _inputs(tiny_model, 2)
+    still = held_still(h)
+    assert torch.equal(still[:, :, 3], h[:, :, 0])
+    v, _ = feat.feature(h, text, w)
+    a, _ = feat.projected_gradient(still, text, None)  # whole-frame loss of the clip held still
+    assert abs(float(v @ l2_normalise(a))) < 1e-5  # nothing left along it
+    u, _ = plain.feature(h, text, w)
+    assert 0.0 < float(v @ u) < 0.9999  # the rest of the feature is kept
+    expected = l2_normalise(u - (u @ a) / (a @ a) * a)  # the unit feature deflated by hand
+    torch.testing.assert_close(v, expected, rtol=1e-4, atol=1e-5)
+    # a clip that does not move is all appearance: without the mask its deflated feature vanishes
+    nomask = GradientFeaturizer(
+        tiny_model, GradientConfig(proj_dim=64, deflate_appearance=True, use_mask=False), (16, 5, 8, 8), 17
+    )
+    assert float(nomask.feature(still, text, w)[0].norm()) < 1e-3
+    batched, _ = feat.features(torch.cat([h, h]), torch.cat([text, text]), torch.cat([w, w]))
+    torch.testing.assert_close(batched[0], v, rtol=1e-4, atol=1e-5)
+    GradientFeaturizer(tiny_model, GradientConfig(), (16, 5, 8, 8), frames=17)  # restore requires_grad

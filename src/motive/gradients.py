@@ -68,6 +68,13 @@ class GradientConfig:
             "choices": OBJECTIVES,
         },
     )
+    deflate_appearance: bool = field(
+        default=False,
+        metadata={
+            "help": "remove from each feature its component along the gradient of the clip held still "
+            "(first latent frame repeated, whole-frame weight)"
+        },
+    )
     frame_norm: bool = field(  # the 1/F frame-length correction (F = pixel frames of the clip)
         default=True, metadata={"help": "drop the 1/F frame-length factor"}
     )
@@ -114,6 +121,7 @@ class GradientConfig:
         g = dict(meta["gradient"])
         g.setdefault("precision", "fp32")  # stores written before the setting existed
         g.setdefault("objective", "flow")
+        g.setdefault("deflate_appearance", False)
         p = meta["projection"]
         return cls(
             **{k: v for k, v in g.items() if k != "mask"},
@@ -128,6 +136,20 @@ def common_noise(latent_shape: tuple[int, ...], seed: int, draws: int) -> list[t
     """The shared noise tensors ε_k [C, f, h, w], drawn on the CPU from ``seed`` (same on any device)."""
     gen = torch.Generator("cpu").manual_seed(seed)
     return [torch.randn(latent_shape, generator=gen) for _ in range(draws)]
+
+
+def held_still(h: torch.Tensor) -> torch.Tensor:
+    """The clip held still, in latent space: its first latent frame repeated over time. h [B, C, f, h, w]
+    → same shape. Wan's causal VAE encodes the first latent frame from the first pixel frame alone, so
+    this is the first frame's appearance with no motion at all."""
+    return h[:, :, :1].expand_as(h).contiguous()
+
+
+def deflate(v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``v`` [..., D'] minus its component along ``a`` [..., D'] (row by row; a zero ``a`` leaves v)."""
+    aa = a.double().pow(2).sum(-1, keepdim=True)
+    coef = (v.double() * a.double()).sum(-1, keepdim=True) / aa.clamp_min(1e-300)
+    return (v.double() - torch.where(aa > 0, coef, 0.0) * a.double()).to(v.dtype)
 
 
 class GradientFeaturizer:
@@ -255,7 +277,12 @@ class GradientFeaturizer:
         """Unit projected feature [D'] (averaged over noise draws) and the first draw's gradient norm,
         streamed (the flat gradient is never built)."""
         draws = [self.projected_gradient(h, text, weight, k) for k in range(self.config.noise_draws)]
-        return _combine_draws(torch.stack([v for v, _ in draws])[None])[0], draws[0][1]
+        v = torch.stack([v for v, _ in draws])  # [K, D']
+        if self.config.deflate_appearance:
+            still = held_still(h)
+            a = torch.stack([self.projected_gradient(still, text, None, k)[0] for k in range(len(draws))])
+            v = deflate(v, a)
+        return _combine_draws(v[None])[0], draws[0][1]
 
     def batchable(self, clips: int) -> bool:
         """Whether ``clips`` clips' per-sample gradients (all draws) fit in ``BATCH_BYTES``."""
@@ -279,21 +306,26 @@ class GradientFeaturizer:
         def loss(p, hb, tb, wb, eps):  # one (clip, draw): unbatched tensors
             return self.loss(hb[None], tb[None], None if wb is None else wb[None], eps, p)
 
-        with warnings.catch_warnings():  # torch has no batching rule for CPU attention yet: it loops
-            warnings.filterwarnings("ignore", message="There is a performance drop")
-            grads = torch.func.vmap(
-                torch.func.grad(loss), in_dims=(None, 0, 0, None if weight is None else 0, 0)
-            )(
-                params,
-                h.repeat_interleave(K, 0),  # [B·K, C, f, h, w], clip-major
-                text.repeat_interleave(K, 0),
-                None if weight is None else weight.repeat_interleave(K, 0),
-                torch.stack(self.noise).repeat(B, 1, 1, 1, 1),  # [B·K, C, f, h, w]
-            )
-        flat = torch.cat([grads[name].reshape(B * K, -1).float() for name, _ in self.params], 1)  # [B·K, D]
-        norms = flat.double().pow(2).sum(1).sqrt()[::K].tolist()
-        projected = self.projection(flat).view(B, K, -1)  # [B, K, D']
-        return _combine_draws(projected), norms
+        def projected(hs: torch.Tensor, ws: torch.Tensor | None) -> tuple[torch.Tensor, list[float]]:
+            with warnings.catch_warnings():  # torch has no batching rule for CPU attention yet: it loops
+                warnings.filterwarnings("ignore", message="There is a performance drop")
+                grads = torch.func.vmap(
+                    torch.func.grad(loss), in_dims=(None, 0, 0, None if ws is None else 0, 0)
+                )(
+                    params,
+                    hs.repeat_interleave(K, 0),  # [B·K, C, f, h, w], clip-major
+                    text.repeat_interleave(K, 0),
+                    None if ws is None else ws.repeat_interleave(K, 0),
+                    torch.stack(self.noise).repeat(B, 1, 1, 1, 1),  # [B·K, C, f, h, w]
+                )
+            flat = torch.cat([grads[n].reshape(B * K, -1).float() for n, _ in self.params], 1)  # [B·K, D]
+            norms = flat.double().pow(2).sum(1).sqrt()[::K].tolist()
+            return self.projection(flat).view(B, K, -1), norms  # [B, K, D']
+
+        v, norms = projected(h, weight)
+        if self.config.deflate_appearance:
+            v = deflate(v, projected(held_still(h), None)[0])
+        return _combine_draws(v), norms
 
 
 def _combine_draws(v: torch.Tensor) -> torch.Tensor:

@@ -256,12 +256,14 @@ def finetune_comparison(
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Mean and spread (std over seeds) of each metric, and the back-ends of the VBench dimensions."""
+    """Mean, spread (std over seeds) and per-seed values of each metric, and the back-ends of the
+    VBench dimensions."""
     out: dict = {"seeds": len(runs)}
     for key in (*CHECKED, "other_motion_loss", "plain_loss", *WEIGHT_FREE, "target_fraction"):
         vals = np.array([r[key] for r in runs], dtype=float)
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
         out[f"{key}_std"] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
+        out[f"{key}_per_seed"] = vals.tolist()
     out["dimension_backends"] = runs[0].get("dimension_backends", {})
     return out
 

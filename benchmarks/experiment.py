@@ -1,0 +1,153 @@
+"""One table of a finished demo run: every method × retrieval, counterfactual test and curation.
+
+Columns, each a mean with its 95% Student-t interval:
+
+- same-motion / same-colour precision@10% per query (averaged over the attribution seeds whose
+  stores exist), interval over the queries with motion (static queries have no ranking);
+- LDS (``benchmarks/lds.py`` must have run: RUN/lds/lds_table.json), interval over queries;
+- held-out target-motion loss, specificity and the selection's target share (the demo's fine-tunes),
+  interval over the fine-tuning seeds;
+- the motion-word check of the base model beside it, since every figure depends on it.
+
+Rows: Motive (the paper's cosine; its centred and preconditioned scores; the temporal-difference
+objective when ``score_variants.py --temporal-seeds`` made its stores), w/o MM, Motive at the paper's
+σ, mask similarity, motion magnitude, random, and the oracle's fine-tunes.
+
+    python benchmarks/experiment.py runs/demo     # writes RUN/experiment.md and RUN/experiment.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from motive.attribute import store_scores
+from motive.data.dataset import load_dataset
+from motive.demo.measures import topk_precision
+from motive.lds import mean_ci
+from motive.scoring import static_queries
+from motive.store import Store
+
+# (row, feature-store family, score) of the gradient-based methods
+FEATURE_METHODS = (
+    ("motive", "motive", "cosine"),
+    ("motive_centred", "motive", "centred"),
+    ("motive_preconditioned", "motive", "preconditioned"),
+    ("motive_temporal", "motive_temporal", "cosine"),
+    ("no_motion_mask", "no_motion_mask", "cosine"),
+    ("motive_paper_sigma", "motive_paper_sigma", "cosine"),
+)
+FINETUNE_KEYS = ("target_motion_loss", "target_specificity", "target_fraction")
+
+
+def ci_from_summary(summary: dict, key: str) -> tuple[float, float, float]:
+    """(mean, low, high) over fine-tuning seeds: from the per-seed values when the run kept them, else
+    from the mean and the population std over ``seeds`` values (what older results.json hold)."""
+    if f"{key}_per_seed" in summary:
+        return mean_ci(np.asarray(summary[f"{key}_per_seed"]))
+    n, mean, std = summary["seeds"], summary[key], summary[f"{key}_std"]
+    if n < 2 or not np.isfinite(std):
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * std * np.sqrt(n / (n - 1)) / np.sqrt(n))
+    return mean, mean - half, mean + half
+
+
+def precision_rows(run: Path, baselines: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Per-query precision of every method, averaged over seeds → mean and interval over queries."""
+    pool, queries = load_dataset(run / "world" / "pool"), load_dataset(run / "world" / "query")
+    labels = {k: (pool.table[k].to_numpy(), queries.table[k].to_numpy()) for k in ("motion", "colour")}
+    moving = None
+    per_method: dict[str, dict[str, list[np.ndarray]]] = {}
+    for row, family, score in FEATURE_METHODS:
+        for path in sorted((run / "stores").glob(f"{family}_seed*")):
+            store, qstore = Store.open(path), Store.open(path.with_name(f"query_{path.name}"))
+            vectors = np.asarray(qstore.vectors)  # [Q, D']
+            static = static_queries(vectors)
+            moving = ~static if moving is None else moving & ~static
+            scores = np.zeros((len(store.index), len(vectors)))
+            scores[:, ~static] = store_scores(store, vectors[~static], score)
+            for k, (train, query) in labels.items():
+                prec = topk_precision(scores, train, query, 0.1, store.ok)  # [Q]
+                per_method.setdefault(row, {}).setdefault(k, []).append(prec)
+    ok = Store.open(run / "stores" / "motive_seed0").ok
+    for row, scores in baselines.items():
+        for k, (train, query) in labels.items():
+            per_method.setdefault(row, {}).setdefault(k, []).append(topk_precision(scores, train, query, 0.1, ok))
+    assert moving is not None
+    out = {}
+    for row, by_label in per_method.items():
+        out[row] = {"seeds": len(by_label["motion"]), "queries": int(moving.sum())}
+        for k, precs in by_label.items():
+            per_query = np.mean(precs, axis=0)[moving]  # [Q'] over seeds
+            out[row][f"{k}_precision"] = mean_ci(per_query)
+    return out
+
+
+def fmt(ci: tuple[float, float, float] | None, digits: int = 3) -> str:
+    if ci is None or not np.isfinite(ci[0]):
+        return "—"
+    mean, lo, hi = ci
+    if not np.isfinite(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", help="a finished demo run folder")
+    args = p.parse_args()
+    run = Path(args.run)
+    results = json.loads((run / "results.json").read_text())
+
+    from lds import method_scores_from_run  # benchmarks/lds.py: the baselines' scores on this run
+
+    from motive.models.wan import VideoModel
+
+    model = VideoModel.from_pretrained(run / "base_model")
+    all_scores = method_scores_from_run(run, model)
+    baselines = {k: all_scores[k] for k in ("mask_similarity", "motion_magnitude", "random")}
+    rows = precision_rows(run, baselines)
+    lds_file = run / "lds" / "lds_table.json"
+    lds = json.loads(lds_file.read_text()) if lds_file.is_file() else None
+    for name, row in (lds or {}).get("methods", {}).items():
+        rows.setdefault(name, {})["lds"] = (row["lds"], row["ci_low"], row["ci_high"])
+    for name, summary in results["finetune"].items():
+        if name == "base":
+            continue
+        for key in FINETUNE_KEYS:
+            rows.setdefault(name, {})[key] = ci_from_summary(summary, key)
+    words = results["pretrain"]["motion_word_sensitivity"]
+    base = results["finetune"]["base"]
+    header = (
+        "| method | motion precision@10% | colour precision@10% | LDS | target loss | specificity "
+        "| selection's target share |"
+    )
+    lines = [
+        f"Run `{run}`: motion-word check of the base model: wrong/true loss "
+        f"{words['weighted_ratio_wrong_over_true']:.4f}, true word lower on "
+        f"{words['share_of_clips_true_word_lower']:.0%} of held-out clips. Base model's target loss "
+        f"{base['target_motion_loss']:.5f}. Precision over {next(iter(rows.values())).get('queries')} "
+        f"queries with motion; LDS over {lds['subsets'] if lds else 0} subsets; fine-tunes over "
+        f"{results['finetune']['random']['seeds']} seeds. Intervals: 95% Student-t.",
+        "",
+        header,
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {fmt(row.get('motion_precision'))} | {fmt(row.get('colour_precision'))} "
+            f"| {fmt(row.get('lds'))} | {fmt(row.get('target_motion_loss'), 5)} "
+            f"| {fmt(row.get('target_specificity'), 5)} | {fmt(row.get('target_fraction'), 2)} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (run / "experiment.md").write_text(text)
+    (run / "experiment.json").write_text(json.dumps({"rows": rows, "motion_words": words}, indent=2, default=float))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
