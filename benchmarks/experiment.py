@@ -9,8 +9,8 @@ Columns, each a mean with its 95% Student-t interval:
   interval over the fine-tuning seeds;
 - the motion-word check of the base model beside it, since every figure depends on it.
 
-Rows: Motive (the paper's cosine; its centred and preconditioned scores; the temporal-difference
-objective when ``score_variants.py --temporal-seeds`` made its stores), w/o MM, Motive at the paper's
+Rows: Motive (the paper's cosine; its centred and preconditioned scores; the temporal-difference and
+appearance-deflated features when ``score_variants.py --featurize`` made their stores), w/o MM, Motive at the paper's
 σ, mask similarity, motion magnitude, random, and the oracle's fine-tunes.
 
     python benchmarks/experiment.py runs/demo     # writes RUN/experiment.md and RUN/experiment.json
@@ -38,6 +38,7 @@ FEATURE_METHODS = (
     ("motive_centred", "motive", "centred"),
     ("motive_preconditioned", "motive", "preconditioned"),
     ("motive_temporal", "motive_temporal", "cosine"),
+    ("motive_deflated", "motive_deflated", "cosine"),
     ("no_motion_mask", "no_motion_mask", "cosine"),
     ("motive_paper_sigma", "motive_paper_sigma", "cosine"),
 )
@@ -76,7 +77,9 @@ def precision_rows(run: Path, baselines: dict[str, np.ndarray]) -> dict[str, dic
     ok = Store.open(run / "stores" / "motive_seed0").ok
     for row, scores in baselines.items():
         for k, (train, query) in labels.items():
-            per_method.setdefault(row, {}).setdefault(k, []).append(topk_precision(scores, train, query, 0.1, ok))
+            per_method.setdefault(row, {}).setdefault(k, []).append(
+                topk_precision(scores, train, query, 0.1, ok)
+            )
     assert moving is not None
     out = {}
     for row, by_label in per_method.items():
@@ -145,7 +148,9 @@ def main() -> None:
         )
     text = "\n".join(lines) + "\n"
     (run / "experiment.md").write_text(text)
-    (run / "experiment.json").write_text(json.dumps({"rows": rows, "motion_words": words}, indent=2, default=float))
+    (run / "experiment.json").write_text(
+        json.dumps({"rows": rows, "motion_words": words}, indent=2, default=float)
+    )
     print(text)
 
 

@@ -5,8 +5,8 @@ recipe by default: 150 steps of 8 clips at lr 1e-4, one training seed for all), 
 clip's motion-weighted loss on a fixed (σ, ε) grid, and ranks the subsets by their loss decrease
 against the summed scores of their clips (``motive.lds``). Methods, from the run folder: Motive and
 w/o MM (``attribution/<method>/scores.parquet``, the first seed), Motive's centred and preconditioned
-scores and (when ``score_variants.py --temporal-seeds`` made its store) the temporal-difference
-objective's, mask similarity (the first Motive
+scores and (when ``score_variants.py --featurize`` made their stores) the temporal-difference and
+appearance-deflated features', mask similarity (the first Motive
 store's mask settings, through the shared input cache), motion magnitude (the store's ``mean_flow``)
 and random (seeded as the demo's first random baseline). Resumable: a killed run continues from the
 finished subsets in OUT/subsets/.
@@ -63,8 +63,9 @@ def method_scores_from_run(run: Path, model: VideoModel, seed: int = 0) -> dict[
 
     for name, score in (("motive_centred", "centred"), ("motive_preconditioned", "preconditioned")):
         methods[name] = variant_scores(run / "stores" / f"motive_seed{seed}", queries, score)
-    if (run / "stores" / f"motive_temporal_seed{seed}" / "meta.json").is_file():  # score_variants.py made it
-        methods["motive_temporal"] = variant_scores(run / "stores" / f"motive_temporal_seed{seed}", queries)
+    for option in ("temporal", "deflated"):  # featurize options, when score_variants.py made their stores
+        if (path := run / "stores" / f"motive_{option}_seed{seed}").joinpath("meta.json").is_file():
+            methods[f"motive_{option}"] = variant_scores(path, queries)
     methods["mask_similarity"] = mask_similarity(masks(pool), masks(queries))  # [N, Q]
     methods["motion_magnitude"] = index["mean_flow"].to_numpy(np.float64)[:, None]  # [N, 1]
     methods["random"] = random_scores(len(pool), 1000 + seed)  # [N, 1], the demo's first random seed

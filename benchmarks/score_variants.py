@@ -1,14 +1,15 @@
 """Same-motion and same-colour precision@10% of Motive's scores — cosine (the paper's), centred and
-preconditioned — on a finished demo run's feature stores, and of the temporal-difference loss's features.
+preconditioned — on a finished demo run's feature stores, and of the featurize options (temporal-difference
+loss, appearance deflation).
 
 For every seed's pool store (``motive_seed{S}``, with the motion mask, and ``no_motion_mask_seed{S}``)
 and its query store, score by each variant, then measure per query the share of its top 10% of the
 pool that shares its motion (colour), averaged over queries and seeds — the demo's retrieval measure.
 Query stores whose feature is zero (static queries) are left out, as ``attribute`` leaves them out.
-``--temporal-seeds 0,1,2`` first featurizes the pool and queries with the temporal-difference
-objective (``motive_temporal_seed{S}``, the demo's σ and mask, reused when present) and scores them too.
+``--featurize temporal,deflated --seeds 0,1,2`` first featurizes the pool and queries with those
+options (``motive_<option>_seed{S}``, the demo's σ and mask, reused when present) and scores them too.
 
-    python benchmarks/score_variants.py runs/demo [--damping 0.1,1,10] [--temporal-seeds 0,1,2]
+    python benchmarks/score_variants.py runs/demo [--damping 0.1,1,10] [--featurize temporal,deflated]
 """
 
 from __future__ import annotations
@@ -25,39 +26,45 @@ from motive.demo.measures import topk_precision
 from motive.scoring import static_queries
 from motive.store import Store
 
+# featurize options measured beside the paper's features: store name suffix → GradientConfig settings
+OPTIONS = {"temporal": {"objective": "temporal"}, "deflated": {"deflate_appearance": True}}
 
-def featurize_temporal(run: Path, seeds: list[int]) -> None:
-    """Pool and query stores of the temporal-difference objective, at the run's σ and with its mask."""
+
+def featurize_option(run: Path, option: str, seeds: list[int]) -> None:
+    """Pool and query stores ``motive_<option>_seed{S}`` at the run's σ, with its mask."""
     from motive.demo.stages import pool_scores
     from motive.gradients import GradientConfig
     from motive.models.wan import VideoModel
 
+    if option not in OPTIONS:
+        raise SystemExit(f"unknown option {option!r}; choose from {', '.join(OPTIONS)}")
     sigma = json.loads((run / "results.json").read_text())["config"]["sigma"]
     model = VideoModel.from_pretrained(run / "base_model")
     pool, queries = load_dataset(run / "world" / "pool"), load_dataset(run / "world" / "query")
     for seed in seeds:
-        g = GradientConfig(sigma=sigma, noise_seed=seed, proj_seed=seed, objective="temporal").for_model(model)
-        pool_scores(model, pool, queries, run / "stores", f"motive_temporal_seed{seed}", g, progress=True)
+        g = GradientConfig(sigma=sigma, noise_seed=seed, proj_seed=seed, **OPTIONS[option]).for_model(model)
+        pool_scores(model, pool, queries, run / "stores", f"motive_{option}_seed{seed}", g, progress=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", help="a finished demo run folder (world/ and stores/)")
     p.add_argument("--damping", default="0.1,1", help="comma-separated dampings of the preconditioned score")
-    p.add_argument("--temporal-seeds", default="", help="featurize the temporal objective for these seeds")
+    p.add_argument("--featurize", default="", help=f"featurize these options first: {','.join(OPTIONS)}")
+    p.add_argument("--seeds", default="0,1,2", help="attribution seeds of --featurize")
     args = p.parse_args()
     run = Path(args.run)
-    if args.temporal_seeds:
-        featurize_temporal(run, [int(s) for s in args.temporal_seeds.split(",")])
+    for option in filter(None, args.featurize.split(",")):
+        featurize_option(run, option, [int(s) for s in args.seeds.split(",")])
     pool, queries = load_dataset(run / "world" / "pool"), load_dataset(run / "world" / "query")
     labels = {k: (pool.table[k].to_numpy(), queries.table[k].to_numpy()) for k in ("motion", "colour")}
     variants = [("cosine", 0.0), ("centred", 0.0)] + [
         ("preconditioned", float(d)) for d in args.damping.split(",")
     ]
     table: dict[str, dict[str, float]] = {}
-    for features in ("motive", "no_motion_mask", "motive_temporal"):
+    for features in ("motive", "no_motion_mask", *(f"motive_{o}" for o in OPTIONS)):
         stores = sorted((run / "stores").glob(f"{features}_seed*"))
-        if not stores and features == "motive_temporal":
+        if not stores and features.removeprefix("motive_") in OPTIONS:
             continue
         if not stores:
             raise SystemExit(f"{run / 'stores'}: no {features}_seed* stores (run the demo first)")
