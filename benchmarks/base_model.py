@@ -9,7 +9,10 @@ Retrains the demo's transformer from scratch (same VAE and text encoder as the r
 - Motive's same-motion and same-colour precision@10% on the run's pool and queries (one attribution
   seed, the demo's σ), and mask similarity's for reference;
 
-so the retrieval figures can be read against how much the model conditions on motion. Each checkpoint
+so the retrieval figures can be read against how much the model conditions on motion. It also prints
+what the data allow: at σ = 1 a model that predicts each clip's latent by the mean latent of its
+motion group (optionally of its motion and background) would show a wrong/true loss ratio of
+``group_mean_ratio`` on the base split (in-sample group means: an optimistic ceiling). Each checkpoint
 is saved as a model folder (``OUT/step{k}``) and its figures appended to ``OUT/checkpoints.jsonl``;
 a killed run resumes from its last checkpoint.
 
@@ -34,8 +37,9 @@ from motive.demo.measures import topk_precision
 from motive.demo.pretrain import decode_all, motion_word_sensitivity
 from motive.demo.stages import pool_scores
 from motive.gradients import GradientConfig
-from motive.inputs import default_target
+from motive.inputs import dataset_inputs, default_target
 from motive.models.wan import VideoModel
+from motive.motion.mask import MaskConfig
 from motive.scoring import static_queries
 from motive.store import Store
 from motive.training import TrainConfig, encode_frames, train_flow_matching
@@ -67,6 +71,43 @@ def measure(model: VideoModel, run: Path, out: Path, sigma: float, per_motion: i
         )
     row["measure_s"] = time.perf_counter() - t0
     return row
+
+
+def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, float]]:
+    """The motion-word check's ratio for an ideal predictor at σ = 1 (where x = ε and the loss is the
+    error in predicting h): h predicted by the mean latent of the clip's group (motion; motion and
+    background) vs by another motion's group mean, mask-weighted as the check weights."""
+    data = load_dataset(split)
+    clips = list(data)
+    inputs = dataset_inputs(model, clips, MaskConfig())
+    h = torch.stack([x.latent for x in inputs]).double()  # [N, C, f, h, w]
+    w = torch.stack([x.mask for x in inputs]).double()  # [N, f, h, w]
+    motion = np.array([c.extra["motion"] for c in clips])
+    background = np.array([c.extra["background"] for c in clips])
+    out = {}
+    for name, keys in (
+        ("motion", motion),
+        ("motion+background", np.char.add(motion, np.char.add("|", background))),
+    ):
+        means = {k: h[keys == k].mean(0) for k in set(keys)}  # each [C, f, h, w]
+
+        def loss(i: int, mean: torch.Tensor) -> float:
+            return float((((h[i] - mean) ** 2).mean(0) * w[i]).mean())
+
+        true, wrong = [], []
+        for i in range(len(clips)):
+            others = [
+                k for k in means if k.split("|")[0] != motion[i] and k.endswith(keys[i][len(motion[i]) :])
+            ]
+            if not others:  # no other motion on this background (a small world)
+                continue
+            true.append(loss(i, means[keys[i]]))
+            wrong.append(float(np.mean([loss(i, means[k]) for k in others])))
+        out[name] = {
+            "ratio": float(np.mean(wrong) / np.mean(true)),
+            "true_lower_share": float(np.mean(np.array(true) < np.array(wrong))),
+        }
+    return out
 
 
 def fresh_transformer(model: VideoModel, seed: int) -> None:
@@ -109,6 +150,9 @@ def main() -> None:
     done = {json.loads(line)["step"] for line in log.read_text().splitlines()} if log.is_file() else set()
 
     model = VideoModel.from_pretrained(run / "base_model")
+    ceiling = group_mean_ratio(model, run / "world" / "base")
+    (out / "group_mean_ratio.json").write_text(json.dumps(ceiling, indent=2))
+    print("ideal predictor at σ = 1 (group means on the base split):", json.dumps(ceiling))
     fresh_transformer(model, args.seed)
     base = load_dataset(run / "world" / "base", decode=True)
     frames = decode_all(base, default_target(model), progress=False)
