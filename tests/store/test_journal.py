@@ -84,7 +84,9 @@ def test_two_torchrun_ranks_equal_one_process(model_dir, mini_world, tmp_path):
     assert merged.index["shard"].tolist() == [0, 0, 1, 1, 0, 0, 1, 1, 0, 0]  # chunks of 2 dealt round-robin
     same_store(Store.open(tmp_path / "one"), merged)
     assert cli(*args, "--out", tmp_path / "threads", "--quiet") == 0  # this process: other thread count
-    np.testing.assert_allclose(Store.open(tmp_path / "threads").vectors, merged.vectors, atol=1e-6)
+    # another thread count changes only the reduction order: up to 1.4e-6 on entries of ~0.1 on some CPUs
+    # (2026-12-01); a wrong clip, noise draw or projection would differ by ~0.1
+    np.testing.assert_allclose(Store.open(tmp_path / "threads").vectors, merged.vectors, atol=1e-5)
 
 
 def test_separate_jobs_merge_and_info(model_dir, mini_world, tmp_path, capsys):
