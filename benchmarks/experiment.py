@@ -5,8 +5,9 @@ Columns, each a mean with its 95% Student-t interval:
 - same-motion / same-colour precision@10% per query (averaged over the attribution seeds whose
   stores exist), interval over the queries with motion (static queries have no ranking);
 - LDS (``benchmarks/lds.py`` must have run: RUN/lds/lds_table.json), interval over queries;
-- held-out target-motion loss, specificity and the selection's target share (the demo's fine-tunes),
-  interval over the fine-tuning seeds;
+- held-out target-motion loss, specificity (the demo's fine-tunes, interval over the fine-tuning
+  seeds) and the target share of each method's selection (every gradient method: the vote over the
+  target motion's queries, interval over attribution seeds);
 - the motion-word check of the base model beside it, since every figure depends on it.
 
 Rows: Motive (the paper's cosine; its centred and preconditioned scores; the temporal-difference and
@@ -29,7 +30,7 @@ from motive.attribute import store_scores
 from motive.data.dataset import load_dataset
 from motive.demo.measures import topk_precision
 from motive.lds import mean_ci
-from motive.scoring import static_queries
+from motive.scoring import majority_vote, static_queries
 from motive.store import Store
 
 # (row, feature-store family, score) of the gradient-based methods
@@ -57,12 +58,16 @@ def ci_from_summary(summary: dict, key: str) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def precision_rows(run: Path, baselines: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Per-query precision of every method, averaged over seeds → mean and interval over queries."""
+def precision_rows(run: Path, baselines: dict[str, np.ndarray], target: str) -> dict[str, dict]:
+    """Per-query precision of every method, averaged over seeds → mean and interval over queries; for
+    the gradient methods also the share of ``target`` clips in the selection the demo would fine-tune
+    on (the vote over the target motion's queries, top 10%), interval over seeds."""
     pool, queries = load_dataset(run / "world" / "pool"), load_dataset(run / "world" / "query")
     labels = {k: (pool.table[k].to_numpy(), queries.table[k].to_numpy()) for k in ("motion", "colour")}
+    cols = np.flatnonzero(labels["motion"][1] == target)  # the target motion's queries
     moving = None
     per_method: dict[str, dict[str, list[np.ndarray]]] = {}
+    shares: dict[str, list[float]] = {}
     for row, family, score in FEATURE_METHODS:
         for path in sorted((run / "stores").glob(f"{family}_seed*")):
             store, qstore = Store.open(path), Store.open(path.with_name(f"query_{path.name}"))
@@ -74,6 +79,8 @@ def precision_rows(run: Path, baselines: dict[str, np.ndarray]) -> dict[str, dic
             for k, (train, query) in labels.items():
                 prec = topk_precision(scores, train, query, 0.1, store.ok)  # [Q]
                 per_method.setdefault(row, {}).setdefault(k, []).append(prec)
+            top = majority_vote(scores[:, cols], 90.0, 0.1, store.ok).top
+            shares.setdefault(row, []).append(float(np.mean(labels["motion"][0][top] == target)))
     ok = Store.open(run / "stores" / "motive_seed0").ok
     for row, scores in baselines.items():
         for k, (train, query) in labels.items():
@@ -87,6 +94,8 @@ def precision_rows(run: Path, baselines: dict[str, np.ndarray]) -> dict[str, dic
         for k, precs in by_label.items():
             per_query = np.mean(precs, axis=0)[moving]  # [Q'] over seeds
             out[row][f"{k}_precision"] = mean_ci(per_query)
+        if row in shares:
+            out[row]["target_fraction"] = mean_ci(np.asarray(shares[row]))
     return out
 
 
@@ -113,7 +122,7 @@ def main() -> None:
     model = VideoModel.from_pretrained(run / "base_model")
     all_scores = method_scores_from_run(run, model)
     baselines = {k: all_scores[k] for k in ("mask_similarity", "motion_magnitude", "random")}
-    rows = precision_rows(run, baselines)
+    rows = precision_rows(run, baselines, results["config"]["target_motions"][0])
     lds_file = run / "lds" / "lds_table.json"
     lds = json.loads(lds_file.read_text()) if lds_file.is_file() else None
     for name, row in (lds or {}).get("methods", {}).items():
