@@ -14,7 +14,10 @@ Rows: Motive (the paper's cosine; its centred and preconditioned scores; the tem
 appearance-deflated features when ``score_variants.py --featurize`` made their stores), w/o MM, Motive at the paper's
 σ, mask similarity, motion magnitude, random, and the oracle's fine-tunes.
 
-    python benchmarks/experiment.py runs/demo     # writes RUN/experiment.md and RUN/experiment.json
+Also the paper's two analyses on ground truth (``analyses``): the cross-motion overlap of top-10%
+selections and the relation of scores to motion magnitude, with plots.
+
+    python benchmarks/experiment.py runs/demo     # RUN/experiment.{md,json}, RUN/experiment_*.png
 """
 
 from __future__ import annotations
@@ -99,6 +102,66 @@ def precision_rows(run: Path, baselines: dict[str, np.ndarray], target: str) -> 
     return out
 
 
+def analyses(run: Path, out_dir: Path) -> dict:
+    """The paper's two analyses on ground truth, for Motive and w/o MM (attribution seed 0):
+
+    - cross-motion overlap (its Fig. 7): per pair of query motions, the share of one motion's top-10%
+      selection (the vote over its queries) that is also in the other's → a motions × motions matrix;
+    - score vs motion magnitude (its Fig. 6): per query, Spearman between the clips' scores and their
+      mean optical flow; and each clip's mean score over the queries against its flow, as a scatter.
+    Writes ``experiment_overlap.png`` and ``experiment_magnitude.png`` into ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    queries = load_dataset(run / "world" / "query")
+    q_motion = queries.table["motion"].to_numpy()
+    out: dict = {}
+    fig_o, axes_o = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig_m, axes_m = plt.subplots(1, 2, figsize=(11, 4.2))
+    for i, family in enumerate(("motive", "no_motion_mask")):
+        store = Store.open(run / "stores" / f"{family}_seed0")
+        vectors = np.asarray(Store.open(run / "stores" / f"query_{family}_seed0").vectors)  # [Q, D']
+        moving = ~static_queries(vectors)
+        scores = np.zeros((len(store.index), len(vectors)))  # [N, Q]
+        scores[:, moving] = store_scores(store, vectors[moving])
+        motions = [m for m in dict.fromkeys(q_motion) if (moving & (q_motion == m)).any()]
+        tops = {
+            m: set(majority_vote(scores[:, moving & (q_motion == m)], 90.0, 0.1, store.ok).top.tolist())
+            for m in motions
+        }
+        overlap = np.array([[len(tops[a] & tops[b]) / len(tops[a]) for b in motions] for a in motions])
+        off = overlap[~np.eye(len(motions), dtype=bool)]
+        flow = store.index["mean_flow"].to_numpy(np.float64)
+        ok = store.ok & np.isfinite(flow)
+        rho = np.array([stats.spearmanr(scores[ok, q], flow[ok]).statistic for q in np.flatnonzero(moving)])
+        out[family] = {
+            "motions": motions,
+            "overlap": overlap.tolist(),
+            "mean_cross_motion_overlap": float(off.mean()),
+            "score_vs_flow_spearman": mean_ci(rho),
+        }
+        ax = axes_o[i]
+        im = ax.imshow(overlap, vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(motions)), motions, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(motions)), motions, fontsize=8)
+        ax.set_title(f"{family}: top-10% overlap (mean off-diagonal {off.mean():.2f})", fontsize=9)
+        axes_m[i].scatter(flow[ok], scores[ok][:, moving].mean(axis=1), s=4, alpha=0.5)
+        axes_m[i].set(
+            xlabel="clip's mean optical flow (px/frame)",
+            ylabel="mean score over queries",
+            title=f"{family}: per-query Spearman(score, flow) {np.nanmean(rho):+.2f}",
+        )
+    fig_o.colorbar(im, ax=axes_o, shrink=0.8)
+    fig_o.savefig(out_dir / "experiment_overlap.png", dpi=100)
+    fig_m.tight_layout()
+    fig_m.savefig(out_dir / "experiment_magnitude.png", dpi=100)
+    plt.close(fig_o)
+    plt.close(fig_m)
+    return out
+
+
 def fmt(ci: tuple[float, float, float] | None, digits: int = 3) -> str:
     if ci is None or not np.isfinite(ci[0]):
         return "—"
@@ -155,10 +218,20 @@ def main() -> None:
             f"| {fmt(row.get('lds'))} | {fmt(row.get('target_motion_loss'), 5)} "
             f"| {fmt(row.get('target_specificity'), 5)} | {fmt(row.get('target_fraction'), 2)} |"
         )
+    extra = analyses(run, run)
+    lines += [
+        "",
+        "| features | mean cross-motion overlap of top-10% selections | Spearman(score, flow) |",
+        "|---|---|---|",
+    ]
+    for family, a in extra.items():
+        lines.append(
+            f"| {family} | {a['mean_cross_motion_overlap']:.2f} | {fmt(a['score_vs_flow_spearman'], 2)} |"
+        )
     text = "\n".join(lines) + "\n"
     (run / "experiment.md").write_text(text)
     (run / "experiment.json").write_text(
-        json.dumps({"rows": rows, "motion_words": words}, indent=2, default=float)
+        json.dumps({"rows": rows, "motion_words": words, "analyses": extra}, indent=2, default=float)
     )
     print(text)
 
