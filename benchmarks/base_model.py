@@ -17,6 +17,7 @@ is saved as a model folder (``OUT/step{k}``) and its figures appended to ``OUT/c
 a killed run resumes from its last checkpoint.
 
     python benchmarks/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
+    python benchmarks/base_model.py --run runs/demo --word-swaps   # which words the base model uses
     python benchmarks/base_model.py --smoke    # a mini world and a few steps: seconds
 """
 
@@ -32,12 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motive.data.dataset import load_dataset
+from motive.data.dataset import first_per_label, load_dataset
 from motive.demo.measures import topk_precision
 from motive.demo.pretrain import decode_all, motion_word_sensitivity
 from motive.demo.stages import pool_scores
+from motive.demo.world import BACKGROUNDS, COLOURS, MOTIONS, make_prompt
 from motive.gradients import GradientConfig
 from motive.inputs import dataset_inputs, default_target
+from motive.loss import masked_mean, velocity_error
 from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig
 from motive.scoring import static_queries
@@ -110,6 +113,47 @@ def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, floa
     return out
 
 
+def word_swap_ratios(
+    model: VideoModel, split: Path, sigmas=(0.3, 0.6, 0.8, 0.95), per_motion: int = 3, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Which words does the model use? Per σ, the motion-weighted loss of held-out clips with one word
+    of the prompt swapped (each other motion, colour or background in turn; or the empty prompt) over
+    the loss with the true prompt, one shared ε per σ and clip. → {σ: {word kind: ratio}}."""
+    clips = first_per_label(list(load_dataset(split)), "motion", per_motion)
+    target = default_target(model)
+    inputs = dataset_inputs(model, clips, MaskConfig(), target=target)
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, dict[str, float]] = {}
+    for sigma in sigmas:
+        sums: dict[str, float] = {}
+        for clip, x in zip(clips, inputs):
+            labels = {k: clip.extra[k] for k in ("motion", "colour", "shape", "background", "camera")}
+
+            prompts = {
+                "true": [clip.prompt],
+                "empty": [""],
+                **{
+                    key: [make_prompt(**{**labels, key: v}) for v in values if v != labels[key]]
+                    for key, values in (("motion", MOTIONS), ("colour", COLOURS), ("background", BACKGROUNDS))
+                },
+            }
+            eps = torch.randn(x.latent.shape, generator=gen)
+            for kind, texts in prompts.items():
+                n = len(texts)
+                with torch.no_grad():
+                    err = velocity_error(
+                        model,
+                        x.latent[None].expand(n, *x.latent.shape).to(model.device),
+                        model.encode_text(texts),
+                        torch.full((n,), sigma, device=model.device),
+                        eps[None].expand(n, *eps.shape).to(model.device),
+                    )  # [n, f, h, w]
+                    loss = masked_mean(err, x.mask[None].expand_as(err).to(err.device)).mean()
+                sums[kind] = sums.get(kind, 0.0) + float(loss)
+        out[str(sigma)] = {k: v / sums["true"] for k, v in sums.items() if k != "true"}
+    return out
+
+
 def fresh_transformer(model: VideoModel, seed: int) -> None:
     """Re-initialise ``model``'s transformer in place from its own config, seeded (the VAE, its latent
     statistics and the text encoder stay the trained ones)."""
@@ -129,6 +173,9 @@ def main() -> None:
     p.add_argument("--per-motion", type=int, default=10, help="held-out clips per motion, word check")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help="mini world, untrained model, 4 steps")
+    p.add_argument(
+        "--word-swaps", action="store_true", help="only the word-swap check of RUN's base model, then stop"
+    )
     args = p.parse_args()
 
     from motive.cli.commands import quiet_libraries
@@ -146,6 +193,13 @@ def main() -> None:
         run = Path(args.run)
     out = Path(args.out) if args.out else run / "base_model_steps"
     out.mkdir(parents=True, exist_ok=True)
+    if args.word_swaps:
+        swaps = word_swap_ratios(VideoModel.from_pretrained(run / "base_model"), run / "world" / "eval")
+        (out / "word_swaps.json").write_text(json.dumps(swaps, indent=2))
+        print("wrong/true motion-weighted loss with one word swapped:")
+        for sigma, row in swaps.items():
+            print(f"  σ {sigma}: " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        return
     log = out / "checkpoints.jsonl"
     done = {json.loads(line)["step"] for line in log.read_text().splitlines()} if log.is_file() else set()
 
