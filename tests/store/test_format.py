@@ -110,3 +110,12 @@ def test_the_cli_reports_a_corrupted_store_in_one_line(tiny_model, mini_world, t
     assert main(["store", "info", str(s)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "meta.json: checksum mismatch" in err
+
+
+def test_a_store_older_than_the_featurize_options_matches_their_defaults_only():
+    new = {"gradient": {"sigma": 0.3, "objective": "flow", "deflate_appearance": False}}
+    old = {"gradient": {"sigma": 0.3}}  # written before the options existed
+    check_compatible(old, new)
+    for option in ({"objective": "temporal"}, {"deflate_appearance": True}):
+        with pytest.raises(StoreMismatch, match="gradient"):
+            check_compatible(old, {"gradient": {**new["gradient"], **option}})

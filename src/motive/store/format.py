@@ -88,7 +88,7 @@ def compat_diffs(a: dict, b: dict) -> list[str]:
                 f"{(m or {}).get('fingerprint')} ({(m or {}).get('expert', 'transformer')})" for m in (va, vb)
             ]
         if key == "gradient" and va is not None and vb is not None:  # stores older than the option
-            va, vb = [{"objective": "flow", **g} for g in (va, vb)]
+            va, vb = [{"objective": "flow", "deflate_appearance": False, **g} for g in (va, vb)]
         if va != vb:
             diffs.append(f"{key}: {va} != {vb}")
     return diffs
