@@ -154,12 +154,13 @@ def word_swap_ratios(
     return out
 
 
-def fresh_transformer(model: VideoModel, seed: int) -> None:
-    """Re-initialise ``model``'s transformer in place from its own config, seeded (the VAE, its latent
-    statistics and the text encoder stay the trained ones)."""
+def fresh_transformer(model: VideoModel, seed: int, **sizes) -> None:
+    """Replace ``model``'s transformer by a freshly initialised one from its own config with ``sizes``
+    changed (e.g. ``num_layers``), seeded; the VAE, its latent statistics and the text encoder stay the
+    trained ones."""
     torch.manual_seed(seed)
-    fresh = type(model.transformer).from_config(model.transformer.config)
-    model.transformer.load_state_dict(fresh.state_dict())
+    config = {**model.transformer.config, **sizes}
+    model.pipe.transformer = type(model.transformer).from_config(config).to(model.device)
 
 
 def main() -> None:
@@ -171,6 +172,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the transformer's init and training")
     p.add_argument("--sigma", type=float, default=0.3, help="σ of the attribution features")
     p.add_argument("--per-motion", type=int, default=10, help="held-out clips per motion, word check")
+    p.add_argument("--head-dim", type=int, default=0, help="attention head size (default: the run's)")
+    p.add_argument("--layers", type=int, default=0, help="transformer blocks (default: the run's)")
+    p.add_argument("--ffn", type=int, default=0, help="feed-forward size (default: the run's)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help="mini world, untrained model, 4 steps")
     p.add_argument(
@@ -207,7 +211,9 @@ def main() -> None:
     ceiling = group_mean_ratio(model, run / "world" / "base")
     (out / "group_mean_ratio.json").write_text(json.dumps(ceiling, indent=2))
     print("ideal predictor at σ = 1 (group means on the base split):", json.dumps(ceiling))
-    fresh_transformer(model, args.seed)
+    sizes = {k: v for k, v in (("attention_head_dim", args.head_dim), ("num_layers", args.layers)) if v}
+    sizes |= {"ffn_dim": args.ffn} if args.ffn else {}
+    fresh_transformer(model, args.seed, **sizes)
     base = load_dataset(run / "world" / "base", decode=True)
     frames = decode_all(base, default_target(model), progress=False)
     data = encode_frames(model, frames, [c.prompt for c in base], progress=False)
