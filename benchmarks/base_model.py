@@ -7,7 +7,7 @@ Retrains the demo's transformer from scratch (same VAE and text encoder as the r
   motion word over the loss with the true one, and the share of held-out clips where the true word
   gives the lower loss;
 - Motive's same-motion and same-colour precision@10% on the run's pool and queries (one attribution
-  seed, the demo's σ), and mask similarity's for reference;
+  seed, the demo's σ);
 
 so the retrieval figures can be read against how much the model conditions on motion. It also prints
 what the data allow: at σ = 1 a model that predicts each clip's latent by the mean latent of its

@@ -27,13 +27,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+from lds import variant_scores  # benchmarks/lds.py: a pool store scored against its query store
 from scipy import stats
+from score_variants import OPTIONS  # benchmarks/score_variants.py: the featurize options
 
-from motive.attribute import store_scores
 from motive.data.dataset import load_dataset
 from motive.demo.measures import topk_precision
 from motive.lds import mean_ci
-from motive.scoring import majority_vote, static_queries
+from motive.scoring import majority_vote
 from motive.store import Store
 
 # (row, feature-store family, score) of the gradient-based methods
@@ -41,8 +42,7 @@ FEATURE_METHODS = (
     ("motive", "motive", "cosine"),
     ("motive_centred", "motive", "centred"),
     ("motive_preconditioned", "motive", "preconditioned"),
-    ("motive_temporal", "motive_temporal", "cosine"),
-    ("motive_deflated", "motive_deflated", "cosine"),
+    *((f"motive_{o}", f"motive_{o}", "cosine") for o in OPTIONS),
     ("no_motion_mask", "no_motion_mask", "cosine"),
     ("motive_paper_sigma", "motive_paper_sigma", "cosine"),
 )
@@ -73,12 +73,9 @@ def precision_rows(run: Path, baselines: dict[str, np.ndarray], target: str) -> 
     shares: dict[str, list[float]] = {}
     for row, family, score in FEATURE_METHODS:
         for path in sorted((run / "stores").glob(f"{family}_seed*")):
-            store, qstore = Store.open(path), Store.open(path.with_name(f"query_{path.name}"))
-            vectors = np.asarray(qstore.vectors)  # [Q, D']
-            static = static_queries(vectors)
+            scores = variant_scores(path, queries, score)  # [N, Q], NaN for a static query
+            store, static = Store.open(path), np.isnan(scores).all(axis=0)
             moving = ~static if moving is None else moving & ~static
-            scores = np.zeros((len(store.index), len(vectors)))
-            scores[:, ~static] = store_scores(store, vectors[~static], score)
             for k, (train, query) in labels.items():
                 prec = topk_precision(scores, train, query, 0.1, store.ok)  # [Q]
                 per_method.setdefault(row, {}).setdefault(k, []).append(prec)
@@ -122,10 +119,8 @@ def analyses(run: Path, out_dir: Path) -> dict:
     fig_m, axes_m = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, family in enumerate(("motive", "no_motion_mask")):
         store = Store.open(run / "stores" / f"{family}_seed0")
-        vectors = np.asarray(Store.open(run / "stores" / f"query_{family}_seed0").vectors)  # [Q, D']
-        moving = ~static_queries(vectors)
-        scores = np.zeros((len(store.index), len(vectors)))  # [N, Q]
-        scores[:, moving] = store_scores(store, vectors[moving])
+        scores = variant_scores(store.path, queries)  # [N, Q], NaN for a static query
+        moving = ~np.isnan(scores).all(axis=0)
         motions = [m for m in dict.fromkeys(q_motion) if (moving & (q_motion == m)).any()]
         tops = {
             m: set(majority_vote(scores[:, moving & (q_motion == m)], 90.0, 0.1, store.ok).top.tolist())
@@ -178,7 +173,7 @@ def main() -> None:
     run = Path(args.run)
     results = json.loads((run / "results.json").read_text())
 
-    from lds import method_scores_from_run  # benchmarks/lds.py: the baselines' scores on this run
+    from lds import method_scores_from_run  # the baselines' scores on this run
 
     from motive.models.wan import VideoModel
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from score_variants import OPTIONS  # benchmarks/score_variants.py: the featurize options
 
 from motive.attribute import store_scores
 from motive.data.dataset import load_dataset
@@ -63,7 +64,7 @@ def method_scores_from_run(run: Path, model: VideoModel, seed: int = 0) -> dict[
 
     for name, score in (("motive_centred", "centred"), ("motive_preconditioned", "preconditioned")):
         methods[name] = variant_scores(run / "stores" / f"motive_seed{seed}", queries, score)
-    for option in ("temporal", "deflated"):  # featurize options, when score_variants.py made their stores
+    for option in OPTIONS:  # featurize options, when score_variants.py made their stores
         if (path := run / "stores" / f"motive_{option}_seed{seed}").joinpath("meta.json").is_file():
             methods[f"motive_{option}"] = variant_scores(path, queries)
     methods["mask_similarity"] = mask_similarity(masks(pool), masks(queries))  # [N, Q]

@@ -15,20 +15,28 @@ def _inputs(model, seed=0):
     return h, text, w
 
 
+def _reference_gradient(model, h, text, sigma: float, noise_seed: int, cell_loss) -> torch.Tensor:
+    """∇θ of mean(cell_loss(v_θ − (ε − h))) / 17 with plain autograd: the loss written out by hand."""
+    eps = common_noise((16, 5, 8, 8), noise_seed, 1)[0][None]
+    x = (1 - sigma) * h + sigma * eps
+    params = [p for _, p in model.transformer.named_parameters()]
+    pred = model.transformer(
+        hidden_states=x,
+        timestep=torch.tensor([1000.0 * sigma]),
+        encoder_hidden_states=text,
+        return_dict=False,
+    )[0]
+    loss = cell_loss(pred - (eps - h)).mean() / 17
+    return torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
+
+
 def test_gradient_equals_brute_force_autograd(tiny_model):
     cfg = GradientConfig(sigma=0.6, noise_seed=5)
     feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
     h, text, w = _inputs(tiny_model)
     g = feat.gradient(h, text, w)
     # reference written out from docs/method.md §2 with plain autograd
-    eps = common_noise((16, 5, 8, 8), 5, 1)[0][None]
-    x = 0.4 * h + 0.6 * eps
-    params = [p for _, p in tiny_model.transformer.named_parameters()]
-    pred = tiny_model.transformer(
-        hidden_states=x, timestep=torch.tensor([600.0]), encoder_hidden_states=text, return_dict=False
-    )[0]
-    loss = ((pred - (eps - h)) ** 2).mean(dim=1).mul(w).mean() / 17
-    ref = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
+    ref = _reference_gradient(tiny_model, h, text, 0.6, 5, lambda r: (r**2).mean(dim=1).mul(w))
     assert g.shape == ref.shape == (feat.dim,)
     torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-9)
 
@@ -178,15 +186,14 @@ def test_temporal_objective_gradient_equals_brute_force_autograd(tiny_model):
     cfg = GradientConfig(sigma=0.4, noise_seed=3, objective="temporal", proj_dim=64)
     feat = GradientFeaturizer(tiny_model, cfg, (16, 5, 8, 8), frames=17)
     h, text, w = _inputs(tiny_model, 1)
-    eps = common_noise((16, 5, 8, 8), 3, 1)[0][None]
-    x = 0.6 * h + 0.4 * eps
-    params = [p for _, p in tiny_model.transformer.named_parameters()]
-    pred = tiny_model.transformer(
-        hidden_states=x, timestep=torch.tensor([400.0]), encoder_hidden_states=text, return_dict=False
-    )[0]
-    r = pred - (eps - h)
-    loss = ((r[:, :, 1:] - r[:, :, :-1]) ** 2).mean(dim=1).mul((w[:, 1:] + w[:, :-1]) / 2).mean() / 17
-    ref = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
+    ref = _reference_gradient(
+        tiny_model,
+        h,
+        text,
+        0.4,
+        3,
+        lambda r: ((r[:, :, 1:] - r[:, :, :-1]) ** 2).mean(dim=1).mul((w[:, 1:] + w[:, :-1]) / 2),
+    )
     torch.testing.assert_close(feat.gradient(h, text, w), ref, rtol=1e-4, atol=1e-9)
     flow = GradientFeaturizer(tiny_model, GradientConfig(sigma=0.4, noise_seed=3), (16, 5, 8, 8), frames=17)
     assert not torch.allclose(flow.gradient(h, text, w), ref)  # the option changes what is differentiated

@@ -49,6 +49,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 BATCH_BYTES = 2**29
 
 
+# Settings added after stores were first written, with the value a store written without them implies.
+LATER_SETTINGS = {"objective": "flow", "deflate_appearance": False}
+
+
 @dataclass
 class GradientConfig:
     """Settings that define a feature; all of them are recorded in the store's meta.json."""
@@ -118,10 +122,8 @@ class GradientConfig:
     @classmethod
     def from_meta(cls, meta: dict) -> GradientConfig:
         """The settings a feature store was built with (its ``meta.json``)."""
-        g = dict(meta["gradient"])
+        g = {**LATER_SETTINGS, **meta["gradient"]}
         g.setdefault("precision", "fp32")  # stores written before the setting existed
-        g.setdefault("objective", "flow")
-        g.setdefault("deflate_appearance", False)
         p = meta["projection"]
         return cls(
             **{k: v for k, v in g.items() if k != "mask"},

@@ -23,7 +23,7 @@ import pandas as pd
 from motive import __version__
 from motive.data.dataset import Clip, Dataset
 from motive.data.standardise import StandardiseTarget
-from motive.gradients import GradientConfig, GradientFeaturizer
+from motive.gradients import LATER_SETTINGS, GradientConfig, GradientFeaturizer
 from motive.inputs import LATENT_DTYPE
 from motive.models.wan import VideoModel
 from motive.scoring import unit_scores
@@ -87,8 +87,8 @@ def compat_diffs(a: dict, b: dict) -> list[str]:
             va, vb = [
                 f"{(m or {}).get('fingerprint')} ({(m or {}).get('expert', 'transformer')})" for m in (va, vb)
             ]
-        if key == "gradient" and va is not None and vb is not None:  # stores older than the option
-            va, vb = [{"objective": "flow", "deflate_appearance": False, **g} for g in (va, vb)]
+        if key == "gradient" and va is not None and vb is not None:  # stores older than some settings
+            va, vb = [{**LATER_SETTINGS, **g} for g in (va, vb)]
         if va != vb:
             diffs.append(f"{key}: {va} != {vb}")
     return diffs
