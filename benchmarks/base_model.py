@@ -18,6 +18,7 @@ a killed run resumes from its last checkpoint.
 
     python benchmarks/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
     python benchmarks/base_model.py --run runs/demo --word-swaps   # which words the base model uses
+    python benchmarks/base_model.py --run runs/demo --where [MODEL ...]  # σ = 1: ideal vs the model
     python benchmarks/base_model.py --smoke    # a mini world and a few steps: seconds
 """
 
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from lds import open_run  # benchmarks/lds.py
 
 from motive.data.dataset import first_per_label, load_dataset
 from motive.demo.measures import topk_precision
@@ -48,10 +49,23 @@ from motive.store import Store
 from motive.training import TrainConfig, encode_frames, train_flow_matching
 
 
-def measure(model: VideoModel, run: Path, out: Path, sigma: float, per_motion: int) -> dict:
-    """Motion-word check and Motive's retrieval precision (one seed) of ``model`` on the run's world;
-    feature stores go to ``out/stores``."""
-    world = run / "world"
+def where_figures(model: VideoModel, world: Path, per_motion: int) -> dict:
+    """The motion-word check at σ = 1 alone (where the clip is invisible and only the prompt tells the
+    model anything), and how much of the model's σ = 1 prediction is a fixed spatial layout."""
+    words = motion_word_sensitivity(
+        model, load_dataset(world / "eval"), default_target(model), sigmas=(1.0,), per_motion=per_motion
+    )
+    clip = load_dataset(world / "eval").table.iloc[0]
+    return {
+        "motion_word_ratio_sigma1": words.get("weighted_ratio_wrong_over_true"),
+        "true_word_lower_share_sigma1": words.get("share_of_clips_true_word_lower"),
+        "fixed_layout_share_sigma1": fixed_layout_share(model, clip["prompt"]),
+    }
+
+
+def measure(model: VideoModel, world: Path, out: Path, sigma: float, per_motion: int) -> dict:
+    """Motion-word check (σ grid of the pretraining report, and σ = 1) and Motive's retrieval
+    precision (one seed) of ``model`` on ``world``; feature stores go to ``out/stores``."""
     t0 = time.perf_counter()
     words = motion_word_sensitivity(
         model, load_dataset(world / "eval"), default_target(model), per_motion=per_motion
@@ -66,6 +80,7 @@ def measure(model: VideoModel, run: Path, out: Path, sigma: float, per_motion: i
         "per_motion_ratio": {
             m: v["wrong_weighted"] / v["true_weighted"] for m, v in words.get("per_motion", {}).items()
         },
+        **where_figures(model, world, per_motion),
     }
     for label in ("motion", "colour"):
         train, query = pool.table[label].to_numpy(), queries.table[label].to_numpy()
@@ -79,7 +94,9 @@ def measure(model: VideoModel, run: Path, out: Path, sigma: float, per_motion: i
 def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, float]]:
     """The motion-word check's ratio for an ideal predictor at σ = 1 (where x = ε and the loss is the
     error in predicting h): h predicted by the mean latent of the clip's group (motion; motion and
-    background) vs by another motion's group mean, mask-weighted as the check weights."""
+    background) vs by another motion's group mean, mask-weighted as the check weights. The
+    ``motion, where-blind`` row averages each motion's mean latent over the frame's positions (per
+    channel and frame): what the motion word is worth to a predictor that cannot place anything."""
     data = load_dataset(split)
     clips = list(data)
     inputs = dataset_inputs(model, clips, MaskConfig())
@@ -88,11 +105,14 @@ def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, floa
     motion = np.array([c.extra["motion"] for c in clips])
     background = np.array([c.extra["background"] for c in clips])
     out = {}
-    for name, keys in (
-        ("motion", motion),
-        ("motion+background", np.char.add(motion, np.char.add("|", background))),
+    for name, keys, blind in (
+        ("motion", motion, False),
+        ("motion, where-blind", motion, True),
+        ("motion+background", np.char.add(motion, np.char.add("|", background)), False),
     ):
         means = {k: h[keys == k].mean(0) for k in set(keys)}  # each [C, f, h, w]
+        if blind:
+            means = {k: m.mean((-2, -1), keepdim=True).expand_as(m) for k, m in means.items()}
 
         def loss(i: int, mean: torch.Tensor) -> float:
             return float((((h[i] - mean) ** 2).mean(0) * w[i]).mean())
@@ -111,6 +131,22 @@ def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, floa
             "true_lower_share": float(np.mean(np.array(true) < np.array(wrong))),
         }
     return out
+
+
+def fixed_layout_share(model: VideoModel, prompt: str, draws: int = 16, seed: int = 0) -> float:
+    """At σ = 1 (pure noise in), the share of the variance of the model's predicted clean latent h
+    that is one fixed spatial layout, the same for every noise draw (its mean over draws, less that
+    mean's per-channel, per-frame average over positions). A model with no sense of absolute position
+    (its only position signal is relative, as RoPE's) would give ≈ 0."""
+    shape = (draws, *model.latent_shape(model.settings.frames, model.settings.height, model.settings.width))
+    eps = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(model.device)
+    text = model.encode_text([prompt])
+    with torch.no_grad():
+        h = eps - model.velocity(
+            eps, torch.ones(draws, device=model.device), text.expand(draws, *text.shape[1:])
+        )
+    mean = h.mean(0)  # [C, f, h, w]
+    return float((mean - mean.mean((-2, -1), keepdim=True)).pow(2).mean() / h.var())
 
 
 def word_swap_ratios(
@@ -166,6 +202,7 @@ def fresh_transformer(model: VideoModel, seed: int, **sizes) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/demo", help="a demo run folder (world/, base_model/)")
+    p.add_argument("--world", default=None, help="train and measure on this world (default: RUN/world)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/base_model_steps)")
     p.add_argument("--steps", type=int, default=10000, help="training steps of the one run")
     p.add_argument("--every", type=int, default=2500, help="measure every this many steps")
@@ -180,25 +217,29 @@ def main() -> None:
     p.add_argument(
         "--word-swaps", action="store_true", help="only the word-swap check of RUN's base model, then stop"
     )
+    p.add_argument(
+        "--where",
+        nargs="*",
+        metavar="MODEL",
+        help="only the σ = 1 figures (ideal predictors on the world; each MODEL's, default RUN's base), then stop",
+    )
     args = p.parse_args()
 
-    from motive.cli.commands import quiet_libraries
-
-    quiet_libraries()
-    torch.set_num_threads(args.threads)
-    tmp = None
+    run, tmp = open_run(args)  # benchmarks/lds.py
     if args.smoke:
-        from lds import smoke_run  # benchmarks/lds.py: a mini run folder in seconds
-
-        tmp = tempfile.TemporaryDirectory()
-        run = smoke_run(Path(tmp.name) / "run")
         args.steps, args.every, args.per_motion = 4, 2, 1
-    else:
-        run = Path(args.run)
+    world = Path(args.world) if args.world else run / "world"
     out = Path(args.out) if args.out else run / "base_model_steps"
     out.mkdir(parents=True, exist_ok=True)
+    if args.where is not None:
+        models = args.where or [run / "base_model"]
+        rows = {"ideal_sigma1": group_mean_ratio(VideoModel.from_pretrained(models[0]), world / "base")}
+        rows |= {str(m): where_figures(VideoModel.from_pretrained(m), world, args.per_motion) for m in models}
+        (out / "where.json").write_text(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2))
+        return
     if args.word_swaps:
-        swaps = word_swap_ratios(VideoModel.from_pretrained(run / "base_model"), run / "world" / "eval")
+        swaps = word_swap_ratios(VideoModel.from_pretrained(run / "base_model"), world / "eval")
         (out / "word_swaps.json").write_text(json.dumps(swaps, indent=2))
         print("wrong/true motion-weighted loss with one word swapped:")
         for sigma, row in swaps.items():
@@ -208,13 +249,13 @@ def main() -> None:
     done = {json.loads(line)["step"] for line in log.read_text().splitlines()} if log.is_file() else set()
 
     model = VideoModel.from_pretrained(run / "base_model")
-    ceiling = group_mean_ratio(model, run / "world" / "base")
+    ceiling = group_mean_ratio(model, world / "base")
     (out / "group_mean_ratio.json").write_text(json.dumps(ceiling, indent=2))
     print("ideal predictor at σ = 1 (group means on the base split):", json.dumps(ceiling))
     sizes = {k: v for k, v in (("attention_head_dim", args.head_dim), ("num_layers", args.layers)) if v}
     sizes |= {"ffn_dim": args.ffn} if args.ffn else {}
     fresh_transformer(model, args.seed, **sizes)
-    base = load_dataset(run / "world" / "base", decode=True)
+    base = load_dataset(world / "base", decode=True)
     frames = decode_all(base, default_target(model), progress=False)
     data = encode_frames(model, frames, [c.prompt for c in base], progress=False)
     config = replace(TrainConfig(), steps=args.steps, seed=args.seed, checkpoint_every=args.every)
@@ -227,11 +268,12 @@ def main() -> None:
         folder = out / f"step{k}"
         model.save_pretrained(folder)
         row = {"step": k, "train_s": time.perf_counter() - t0}
-        row.update(measure(VideoModel.from_pretrained(folder), run, folder, args.sigma, args.per_motion))
+        row.update(measure(VideoModel.from_pretrained(folder), world, folder, args.sigma, args.per_motion))
         with open(log, "a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(
             f"step {k}: motion words {row['motion_word_ratio']:.4f} ({row['true_word_lower_share']:.0%} lower),"
+            f" at σ = 1 {row['motion_word_ratio_sigma1']:.4f}, fixed layout {row['fixed_layout_share_sigma1']:.2f},"
             f" precision motion {row['motive_motion_precision']:.3f} colour {row['motive_colour_precision']:.3f}",
             flush=True,
         )

@@ -106,6 +106,20 @@ def smoke_run(root: Path) -> Path:
     return root
 
 
+def open_run(args: argparse.Namespace) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """What every run-folder benchmark starts with: quiet the libraries, set torch's threads
+    (``args.threads``), and return the run folder, ``args.run`` or, with ``args.smoke``, a mini run in
+    a temporary folder (returned too: the caller keeps it alive and cleans it up)."""
+    from motive.cli.commands import quiet_libraries
+
+    quiet_libraries()
+    torch.set_num_threads(args.threads)
+    if not args.smoke:
+        return Path(args.run), None
+    tmp = tempfile.TemporaryDirectory()
+    return smoke_run(Path(tmp.name) / "run"), tmp
+
+
 def print_table(table: dict) -> None:
     """Method × LDS mean [95% interval], queries with a defined LDS."""
     print(f"\nLDS over {table['subsets']} subsets ({table['interval']}):")
@@ -130,17 +144,11 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="mini world, M = 3, 2 steps: seconds")
     args = p.parse_args()
 
-    from motive.cli.commands import quiet_libraries
-
-    quiet_libraries()
-    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    run, tmp = open_run(args)
     if args.smoke:
-        tmp = tempfile.TemporaryDirectory()
-        run = smoke_run(Path(tmp.name) / "run")
         config = LDSConfig(subsets=3, steps=2, grid=LossGrid(sigmas=[0.3, 0.7], draws_per_sigma=1))
     else:
-        run = Path(args.run)
         config = LDSConfig(
             subsets=args.subsets,
             alpha=args.alpha,

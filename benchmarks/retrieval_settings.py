@@ -1,12 +1,19 @@
-"""Same-motion precision@10% of Motive's gradient features under several (seed, noise draws, σ) settings.
+"""Motive's retrieval and LDS under other featurize settings: σ, noise draws and parameter subsets.
 
-The development measurement behind docs/demo.md "The demo's σ" (noise draws). For each setting, featurize
-the pool and the queries of a demo world with MODEL (stores under OUT, reused when present), score by
-cosine and report the share of each query's top 10% of the pool that shares its motion, averaged over
-queries — the demo's retrieval measure.
+For each setting ``SEEDS,DRAWS,SIGMA[,GROUP]`` featurize the pool and the queries of a demo run with its
+base model (stores under OUT, reused when present), score by cosine and report, over the queries with
+motion, the share of each query's top 10% of the pool that shares its motion (and its colour) — the
+demo's retrieval measure — and, when the run has an LDS folder (``benchmarks/lds.py``), the LDS of the
+setting's scores against the fine-tunes already measured there (no new fine-tuning). GROUP names a
+parameter subset (``GROUPS``; default ``all``). Each finished setting is appended to
+``OUT/settings.jsonl``, so a killed sweep resumes.
 
-    python benchmarks/retrieval_settings.py --model runs/demo/base_model --world runs/demo/world \
-        --out /tmp/settings 0,1,0.3 0,3,0.3 1,3,0.3     # SEED,DRAWS,SIGMA per setting
+Choose settings on one world and report them on another (a second demo run with another world seed
+and pretraining seed): a setting picked on the evaluation queries themselves is tuned, not measured.
+
+    python benchmarks/retrieval_settings.py --run runs/demo --out runs/demo/settings \
+        0,1,0.3 0,1,0.1 0,4,0.3 0,1,0.3,cross_attn 0+1+2,1,0.3    # SEEDS,DRAWS,SIGMA[,GROUP]
+    python benchmarks/retrieval_settings.py --smoke     # a mini world, seconds
 """
 
 from __future__ import annotations
@@ -16,43 +23,107 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+from lds import open_run, variant_scores  # benchmarks/lds.py
+
 from motive.data.dataset import load_dataset
 from motive.demo.measures import topk_precision
 from motive.demo.stages import pool_scores
 from motive.gradients import GradientConfig
+from motive.lds import lds_table, mean_ci
 from motive.models.wan import VideoModel
+from motive.store import Store
+
+# Parameter subsets of the Wan transformer, as GradientConfig.params globs (None = every parameter).
+GROUPS: dict[str, list[str] | None] = {
+    "all": None,
+    "self_attn": ["blocks.*.attn1.*"],
+    "cross_attn": ["blocks.*.attn2.*"],
+    "attention": ["blocks.*.attn1.*", "blocks.*.attn2.*"],
+    "ffn": ["blocks.*.ffn.*"],
+    "first_half": None,  # filled in from the model's depth (blocks 0 .. L/2 − 1)
+    "second_half": None,  # blocks L/2 .. L − 1
+}
+
+
+def group_params(group: str, layers: int) -> list[str] | None:
+    """The parameter globs of ``group`` for a transformer with ``layers`` blocks."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown parameter group {group!r}; choose from {sorted(GROUPS)}")
+    half = range(layers // 2) if group == "first_half" else range(layers // 2, layers)
+    return [f"blocks.{i}.*" for i in half] if group.endswith("_half") else GROUPS[group]
+
+
+def measure_setting(run: Path, model: VideoModel, out: Path, setting: str) -> dict:
+    """Featurize and score one ``SEEDS,DRAWS,SIGMA[,GROUP]`` setting on ``run`` → its figures. SEEDS is
+    one attribution seed or several joined by ``+`` (an ensemble: the mean of each seed's cosine
+    scores, as TRAK averages over projections; each seed's store is featurized once and reused)."""
+    seeds, draws, sigma, *rest = setting.split(",")
+    group = rest[0] if rest else "all"
+    params = group_params(group, model.transformer.config.num_layers)
+    pool, queries = load_dataset(run / "world" / "pool"), load_dataset(run / "world" / "query")
+    start = time.perf_counter()
+    per_seed, ok = [], np.ones(len(pool), bool)
+    for seed in map(int, seeds.split("+")):
+        g = GradientConfig(
+            sigma=float(sigma), noise_seed=seed, proj_seed=seed, noise_draws=int(draws), params=params
+        ).for_model(model)
+        name = f"s{seed}_k{draws}_sigma{sigma}_{group}"
+        pool_scores(model, pool, queries, out, name, g, False)
+        per_seed.append(variant_scores(out / name, queries))  # [N, Q], NaN for a static query
+        store = Store.open(out / name)
+        ok &= store.ok
+    scores = np.mean(per_seed, axis=0)  # [N, Q]
+    moving = ~np.isnan(scores).all(axis=0)  # [Q]
+    row: dict = {"setting": setting, "seed": seeds, "draws": int(draws), "sigma": float(sigma)}
+    row |= {"group": group, "parameters": store.meta["projection"]["d_in"], "queries": int(moving.sum())}
+    for label in ("motion", "colour"):
+        train, query = pool.table[label].to_numpy(), queries.table[label].to_numpy()
+        prec = topk_precision(scores, train, query, 0.1, ok)[moving]  # [Q']
+        row[f"{label}_precision"] = mean_ci(prec)
+    if (run / "lds" / "outcomes.npy").is_file():
+        lds = lds_table(run / "lds", {setting: scores})["methods"][setting]
+        row["lds"] = (lds["lds"], lds["ci_low"], lds["ci_high"])
+    row["seconds"] = time.perf_counter() - start
+    return row
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--world", required=True, help="a demo world folder (with pool/ and query/)")
-    p.add_argument("--out", required=True, help="folder for the feature stores")
-    p.add_argument("settings", nargs="+", help="SEED,DRAWS,SIGMA")
+    p.add_argument("--run", default="runs/demo", help="a demo run folder (world/, base_model/, lds/)")
+    p.add_argument(
+        "--out", default=None, help="folder for the stores and settings.jsonl (default: RUN/settings)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--smoke", action="store_true", help="mini world, two settings")
+    p.add_argument("settings", nargs="*", help="SEEDS,DRAWS,SIGMA[,GROUP]; SEEDS e.g. 0 or 0+1+2")
     args = p.parse_args()
 
-    model = VideoModel.from_pretrained(args.model)
-    world, out = Path(args.world), Path(args.out)
-    pool, queries = load_dataset(world / "pool"), load_dataset(world / "query")
-    pool_motion, query_motion = pool.table["motion"].to_numpy(), queries.table["motion"].to_numpy()
-    figures = {}
+    run, tmp = open_run(args)
+    if args.smoke:
+        args.settings = ["0,1,0.3", "0,2,0.5,cross_attn", "0+1,1,0.3"]
+    if not args.settings:
+        p.error("give at least one SEEDS,DRAWS,SIGMA[,GROUP] setting")
+    out = Path(args.out) if args.out else run / "settings"
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "settings.jsonl"
+    rows = {r["setting"]: r for r in map(json.loads, log.read_text().splitlines())} if log.is_file() else {}
+    model = VideoModel.from_pretrained(run / "base_model")
     for setting in args.settings:
-        seed, draws, sigma = setting.split(",")
-        g = GradientConfig(
-            sigma=float(sigma), noise_seed=int(seed), proj_seed=int(seed), noise_draws=int(draws)
-        )
-        start = time.perf_counter()
-        store, scores = pool_scores(
-            model, pool, queries, out, setting, g.for_model(model), False
-        )  # [N_pool, N_query]
-        precision = float(topk_precision(scores, pool_motion, query_motion, 0.1, store.ok).mean())
-        figures[setting] = precision
+        if setting not in rows:
+            rows[setting] = measure_setting(run, model, out, setting)
+            with open(log, "a") as fh:
+                fh.write(json.dumps(rows[setting]) + "\n")
+        r = rows[setting]
+        lds = f"  LDS {r['lds'][0]:+.3f} [{r['lds'][1]:+.3f}, {r['lds'][2]:+.3f}]" if "lds" in r else ""
         print(
-            f"seed {seed} draws {draws} sigma {sigma}: same-motion precision {precision:.3f} "
-            f"({time.perf_counter() - start:.0f} s)",
+            f"seed {r['seed']} draws {r['draws']} σ {r['sigma']} {r['group']}: precision motion "
+            f"{r['motion_precision'][0]:.3f} [{r['motion_precision'][1]:.3f}, {r['motion_precision'][2]:.3f}]"
+            f" colour {r['colour_precision'][0]:.3f}{lds} ({r['seconds']:.0f} s)",
             flush=True,
         )
-    print(json.dumps(figures))
+    if tmp is not None:
+        tmp.cleanup()
 
 
 if __name__ == "__main__":

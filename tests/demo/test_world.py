@@ -152,3 +152,31 @@ def test_parallel_rendering_writes_the_same_split(tmp_path, monkeypatch):
         fa = read_video(tmp_path / "a" / rel).frames.astype(float)
         fb = read_video(tmp_path / "b" / rel).frames.astype(float)
         assert np.abs(fa - fb).mean() < 1.5  # the same clip (x264 may differ by a few levels)
+
+
+def test_object_size_scales_the_object_and_nothing_else():
+    small, big = _spec("bounce"), ClipSpec("bounce", "red", "ball", "checkered", "none", 17, 7, size=1.5)
+    a, b = trajectory(small, 64, 64), trajectory(big, 64, 64)
+    assert b.radius == pytest.approx(1.5 * a.radius)
+    np.testing.assert_allclose(a.x, b.x)  # same draws: only the size (and what rests on it) changes
+    frames_small, _ = render_clip(small)
+    frames_big, _ = render_clip(big)
+    assert (frames_big != frames_small).any(axis=-1).mean() > 0.05
+    specs = sample_specs(WorldConfig(clips=5, object_size=1.5), "pool")
+    assert {s.size for s in specs} == {1.5}
+
+
+def test_world_written_before_a_setting_existed_is_still_found(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    from motive.demo.world import world_exists
+
+    config = WorldConfig(clips=3)
+    for split in ("base", "pool", "query", "eval"):
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "metadata.csv").write_text("video,prompt\n")
+    old = {k: v for k, v in asdict(config).items() if k != "object_size"}
+    (tmp_path / "world.json").write_text(json.dumps(old))
+    assert world_exists(tmp_path, config)
+    assert not world_exists(tmp_path, WorldConfig(clips=3, object_size=2.0))

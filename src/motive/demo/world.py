@@ -98,6 +98,7 @@ class ClipSpec:
     camera: str
     frames: int
     seed: int
+    size: float = 1.0  # object size relative to the default (radius 0.14–0.18 of the frame height)
 
     @property
     def prompt(self) -> str:
@@ -135,6 +136,10 @@ class WorldConfig:
     motions: list[str] = field(
         default_factory=lambda: list(MOTIONS),
         metadata={"help": "comma-separated subset of motions (default: all ten)"},
+    )
+    object_size: float = field(
+        default=1.0,
+        metadata={"help": "object size relative to the default (radius 0.14–0.18 of the frame height)"},
     )
 
     def split_size(self, split: str) -> int:
@@ -187,6 +192,7 @@ def sample_specs(config: WorldConfig, split: str) -> list[ClipSpec]:
                 "camera_pan" if panned else STILL,
                 frames,
                 int(rng.integers(2**31)),
+                config.object_size,
             )
         )
     return specs
@@ -212,7 +218,7 @@ def trajectory(spec: ClipSpec, height: int, width: int) -> Trajectory:
     rng = np.random.default_rng(spec.seed)
     n = spec.frames
     t = np.linspace(0.0, 1.0, n)
-    r = float(rng.uniform(0.14, 0.18) * height)
+    r = float(rng.uniform(0.14, 0.18) * height * spec.size)
     floor = 0.82 * height
     ground = floor - r
     direction = rng.choice([-1.0, 1.0])
@@ -453,6 +459,7 @@ def world_exists(out: str | Path, config: WorldConfig) -> bool:
     """True when ``out`` holds a complete world generated with exactly ``config``."""
     out = Path(out)
     meta = out / "world.json"
-    if not meta.is_file() or json.loads(meta.read_text()) != asdict(config):
+    # a world.json written before a setting existed holds that setting's default
+    if not meta.is_file() or {**asdict(WorldConfig()), **json.loads(meta.read_text())} != asdict(config):
         return False
     return all((out / s / "metadata.csv").is_file() for s in SPLITS)
