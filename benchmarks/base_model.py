@@ -19,6 +19,8 @@ a killed run resumes from its last checkpoint.
     python benchmarks/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
     python benchmarks/base_model.py --run runs/demo --word-swaps   # which words the base model uses
     python benchmarks/base_model.py --run runs/demo --where [MODEL ...]  # σ = 1: ideal vs the model
+    python benchmarks/base_model.py --run runs/demo --out runs/base_model_mw20 --steps 2500 --every 2500 \
+        --motion-weight 20     # pretraining that weighs moving cells more
     python benchmarks/base_model.py --smoke    # a mini world and a few steps: seconds
 """
 
@@ -212,6 +214,12 @@ def main() -> None:
     p.add_argument("--head-dim", type=int, default=0, help="attention head size (default: the run's)")
     p.add_argument("--layers", type=int, default=0, help="transformer blocks (default: the run's)")
     p.add_argument("--ffn", type=int, default=0, help="feed-forward size (default: the run's)")
+    p.add_argument(
+        "--motion-weight",
+        type=float,
+        default=0.0,
+        help="pretrain with loss weight 1 + this × the motion mask per latent cell (0: the plain loss)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help="mini world, untrained model, 4 steps")
     p.add_argument(
@@ -258,6 +266,10 @@ def main() -> None:
     base = load_dataset(world / "base", decode=True)
     frames = decode_all(base, default_target(model), progress=False)
     data = encode_frames(model, frames, [c.prompt for c in base], progress=False)
+    if args.motion_weight:
+        masks = torch.stack([x.mask for x in dataset_inputs(model, list(base), MaskConfig())])  # [N, f, h, w]
+        data.weights = 1.0 + args.motion_weight * masks
+    (out / "settings.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
     config = replace(TrainConfig(), steps=args.steps, seed=args.seed, checkpoint_every=args.every)
     t0 = time.perf_counter()
 

@@ -183,3 +183,40 @@ def test_attribute_refuses_queries_that_are_all_static_or_failed(
     assert qstore.index["status"].tolist() == ["ok", "error"]
     with pytest.raises(ValueError, match="every query has a zero feature"):
         attribute(None, pool_store.path, qstore.path, tmp_path / "a", AttributionConfig(report=False))
+
+
+def test_an_ensemble_of_stores_averages_their_scores(tiny_model, mini_world, pool_store, tmp_path):
+    import json
+
+    seed1 = GradientConfig(proj_dim=32, noise_seed=1, proj_seed=1)
+    other = featurize(tiny_model, mini_world / "pool", tmp_path / "pool1", seed1, progress=False)
+    config = AttributionConfig(fraction=0.2, report=False)
+    queries = mini_world / "query"
+    one = attribute(tiny_model, pool_store.path, queries, tmp_path / "a", config, progress=False)
+    two = attribute(tiny_model, other.path, queries, tmp_path / "b", config, progress=False)
+    both = attribute(
+        tiny_model, [pool_store.path, other.path], queries, tmp_path / "c", config, progress=False
+    )
+    assert not np.allclose(one["scores"], two["scores"], equal_nan=True)  # the seeds differ
+    np.testing.assert_allclose(both["scores"], (one["scores"] + two["scores"]) / 2, rtol=1e-6, equal_nan=True)
+    summary = json.loads((tmp_path / "c" / "attribution.json").read_text())
+    assert summary["ensemble"] == [str(pool_store.path.resolve()), str(other.path.resolve())]
+    assert summary["store"] == str(pool_store.path.resolve())  # the first stands for them
+    assert (tmp_path / "c" / "query_store_1" / "meta.json").is_file()
+    assert len(both["selection"].top) == 2
+
+
+def test_an_ensemble_is_refused_where_it_has_no_meaning(tiny_model, mini_world, pool_store, tmp_path):
+    queries = mini_world / "query"
+    query_split = featurize(tiny_model, queries, tmp_path / "qs", GradientConfig(proj_dim=32), progress=False)
+    pair = [pool_store.path, pool_store.path]
+    with pytest.raises(ValueError, match="'motive' only"):
+        attribute(
+            tiny_model, pair, queries, tmp_path / "r", AttributionConfig(method="random"), progress=False
+        )
+    with pytest.raises(ValueError, match="dataset folder"):
+        attribute(tiny_model, pair, query_split.path, tmp_path / "s", progress=False)
+    with pytest.raises(StoreMismatch, match="changed since the store was written"):
+        attribute(tiny_model, [pool_store.path, query_split.path], queries, tmp_path / "t", progress=False)
+    with pytest.raises(ValueError, match="no feature store"):
+        attribute(tiny_model, [], queries, tmp_path / "u", progress=False)

@@ -260,9 +260,44 @@ def skipped_queries(qstore: Store) -> dict[str, str]:
     return out
 
 
+def ensemble_scores(
+    model: VideoModel | None,
+    stores: list[Store],
+    queries: Dataset,
+    query_store: Store | Path,
+    config: AttributionConfig,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """``motive``'s scores [N, Q] of the stores' clips by ``config.score``, averaged over ``stores``
+    (one store: its scores), with the query names and the queries that cannot vote (``skipped_queries``
+    of any store). Each store scores against the queries featurized with its own settings: the first
+    into ``query_store``, store i into ``query_store_i`` beside it. Several stores of the same clips
+    under other attribution seeds form an ensemble (TRAK averages over projections the same way); only
+    one [N, Q] sum is held at a time."""
+    if len(stores) > 1:
+        if isinstance(query_store, Store):
+            raise ValueError(
+                "an ensemble of stores needs the queries' dataset folder (each store featurizes them "
+                "with its own settings), not one query store"
+            )
+        for other in stores[1:]:
+            if other.index["video"].tolist() != stores[0].index["video"].tolist():
+                raise StoreMismatch(f"{other.path}: not a store of the same clips as {stores[0].path}")
+    total, skipped, names = None, {}, []
+    for i, store in enumerate(stores):
+        where = query_store if i == 0 else Path(query_store).with_name(f"query_store_{i}")
+        qstore = query_features(model, store, queries, where, progress)
+        part = store_scores(store, qstore.vectors, config.score, config.damping)  # [N, Q]
+        total = part if total is None else total + part
+        skipped |= skipped_queries(qstore)
+        names = qstore.index["video"].tolist()
+    assert total is not None
+    return total / len(stores), names, skipped
+
+
 def attribute(
     model: VideoModel,
-    store_path: str | Path,
+    store_path: str | Path | list[str | Path],
     queries: str | Path,
     out: str | Path,
     config: AttributionConfig | None = None,
@@ -273,14 +308,22 @@ def attribute(
 
     ``queries`` is a dataset folder of query clips, or a finished feature store of them (built with
     the same settings), which a second attribution with the same queries reuses at no gradient cost;
-    ``model`` may then be None for every method but ``mask_similarity``.
+    ``model`` may then be None for every method but ``mask_similarity``. ``store_path`` may list several
+    stores of the same clips (``motive`` only; e.g. other attribution seeds): their scores are averaged
+    (``ensemble_scores``) and the first store stands for them in the outputs.
 
     With ``motive``, a query whose feature is zero (no motion, or a failed clip: ``skipped_queries``)
     is left out of the vote with a warning naming it; its column in scores.parquet is NaN and
     attribution.json lists it under ``skipped_queries``. When no query is left, a ``ValueError``."""
     config = config or AttributionConfig()
     out = Path(out)
-    store = Store.open(store_path)
+    paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
+    if not paths:
+        raise ValueError("no feature store given")
+    if len(paths) > 1 and config.method != "motive":
+        raise ValueError(f"an ensemble of stores applies to method 'motive' only, not {config.method!r}")
+    stores = [Store.open(p) for p in paths]
+    store = stores[0]
     train = load_dataset(store.meta["data"])
     query_store: Store | Path = out / "query_store"
     if is_store(queries):
@@ -288,18 +331,18 @@ def attribute(
         query_set = load_dataset(query_store.meta["data"])
     else:
         query_set = load_dataset(queries)
-    if len(train) != len(store.index) or dataset_fingerprint(train) != store.meta["dataset"]["fingerprint"]:
-        raise StoreMismatch(
-            f"{store_path}: the dataset at {store.meta['data']} changed since the store was written"
-        )
-    extra: dict = {"store": str(Path(store_path).resolve()), "queries": str(Path(queries).resolve())}
+    for one in stores:
+        if len(train) != len(one.index) or dataset_fingerprint(train) != one.meta["dataset"]["fingerprint"]:
+            raise StoreMismatch(
+                f"{one.path}: the dataset at {store.meta['data']} changed since the store was written"
+            )
+    extra: dict = {"store": str(Path(paths[0]).resolve()), "queries": str(Path(queries).resolve())}
+    if len(paths) > 1:
+        extra["ensemble"] = [str(Path(p).resolve()) for p in paths]
     kept = None  # [Q] the columns that vote; None: all
     if config.method == "motive":
-        qstore = query_features(model, store, query_set, query_store, progress)
-        scores = store_scores(store, qstore.vectors, config.score, config.damping)  # [N, Q]
-        names = qstore.index["video"].tolist()
+        scores, names, skipped = ensemble_scores(model, stores, query_set, query_store, config, progress)
         extra["use_mask"] = store.meta["gradient"]["use_mask"]
-        skipped = skipped_queries(qstore)
         if len(skipped) == len(names):
             raise ValueError(
                 f"every query has a zero feature (no motion, or failed): nothing to vote on ({', '.join(names)})"
@@ -314,7 +357,8 @@ def attribute(
         scores, names = method_scores(
             config.method, model, store, query_set, query_store, config.seed, progress
         )
-    selection = majority_vote(scores, config.percentile, config.fraction, valid=store.ok, kept=kept)
+    valid = np.logical_and.reduce([one.ok for one in stores])  # [N] a clip failed in any store: out
+    selection = majority_vote(scores, config.percentile, config.fraction, valid=valid, kept=kept)
     paths = write_selection(out, train.table, scores, names, selection, config, extra)
     if config.report:
         paths["report"] = write_report(out)

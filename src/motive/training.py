@@ -43,11 +43,15 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
 
 @dataclass
 class EncodedData:
-    """A dataset encoded once: latents [N, C, f, h, w], prompt index per clip, unique prompts."""
+    """A dataset encoded once: latents [N, C, f, h, w], prompt index per clip, unique prompts, and
+    optionally a loss weight per latent cell [N, f, h, w] (None: the plain flow-matching loss, what
+    every command trains with; a weighted base model is an experiment's, e.g. more weight where
+    things move)."""
 
     latents: torch.Tensor
     prompt_ids: torch.Tensor
     prompts: list[str]
+    weights: torch.Tensor | None = None
 
 
 def encode_frames(
@@ -127,7 +131,10 @@ def _sum_over_ranks(value: float) -> float:
 
 def _identity(config: TrainConfig, data: EncodedData) -> str:
     """What a checkpoint must agree with to be resumed: the settings and the data (clips, prompts)."""
-    return json.dumps([asdict(config), list(data.latents.shape), data.prompts, data.prompt_ids.tolist()])
+    parts = [asdict(config), list(data.latents.shape), data.prompts, data.prompt_ids.tolist()]
+    if data.weights is not None:  # (unweighted runs keep the identity older checkpoints have)
+        parts.append(float(data.weights.double().sum()))
+    return json.dumps(parts)
 
 
 def shard(transformer: torch.nn.Module) -> None:
@@ -299,10 +306,11 @@ def train_flow_matching(
                 eps = torch.randn((len(idx), *data.latents.shape[1:]), generator=gen)
                 idx, pid, u, eps = idx[mine], pid[mine], u[mine], eps[mine].to(device)
                 h = data.latents[idx].to(device)  # [B, C, f, h, w]
+                w = None if data.weights is None else data.weights[idx].to(device)  # [B, f, h, w]
                 sigma = (lo + (hi - lo) * shifted_sigmas(u, config.flow_shift)).to(device)  # [B]
                 text = model.encode_text([prompts[i] for i in pid.tolist()])  # [B, L, D]
                 with autocast:
-                    loss = per_sample_loss(model, h, text, sigma, eps).float().mean() / config.grad_accum
+                    loss = per_sample_loss(model, h, text, sigma, eps, w).float().mean() / config.grad_accum
                 loss.backward()
                 total += float(loss.detach()) / world
             if world > 1:

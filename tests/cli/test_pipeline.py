@@ -19,6 +19,12 @@ def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     assert len(selection) == 3 and {"score", "votes", "rank"} <= set(selection.columns)
     assert list(selection["rank"]) == [1, 2, 3]
     assert (res / "bottom.csv").is_file()
+    # a second attribution seed's store joins the first as an ensemble (their scores averaged)
+    seed1 = (*featurize[:-3], tmp_path / "store1", "--proj-dim", 64, "--noise-seed", 1, "--proj-seed", 1)
+    assert cli(*seed1, "--quiet") == 0
+    both = ("attribute", "--model", model_dir, "--store", store, tmp_path / "store1", "--queries", queries)
+    assert cli(*both, "--out", tmp_path / "ens", "--fraction", 0.3, "--quiet") == 0
+    assert len(json.loads((tmp_path / "ens" / "attribution.json").read_text())["ensemble"]) == 2
     # selection.csv is itself a valid dataset table for the pool folder
     assert len(load_dataset(pool, table_path=res / "selection.csv")) == 3
     finetune = ("finetune", "--model", model_dir, "--data", pool, "--selection", res / "selection.csv")

@@ -207,7 +207,7 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     from motive.store.format import read_meta
 
     config = from_args(AttributionConfig(), args)
-    sigma = GradientConfig.from_meta(read_meta(Path(args.store))).sigma  # the store's expert, for A14B
+    sigma = GradientConfig.from_meta(read_meta(Path(args.store[0]))).sigma  # the store's expert, for A14B
     model = _load_model(args.model, args.device, sigma=sigma)
     result = attribute(model, args.store, args.queries, args.out, config, progress=not args.quiet)
     sel = result["selection"]
@@ -435,7 +435,13 @@ def options_queries(p: argparse.ArgumentParser) -> None:
 
 def options_attribute(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="the model the store was built with")
-    p.add_argument("--store", required=True, help="feature store of the training clips")
+    p.add_argument(
+        "--store",
+        required=True,
+        nargs="+",
+        help="feature store of the training clips; several stores of the same clips (e.g. other "
+        "attribution seeds) average their scores, an ensemble",
+    )
     p.add_argument(
         "--queries",
         required=True,
