@@ -216,7 +216,7 @@ def test_an_ensemble_is_refused_where_it_has_no_meaning(tiny_model, mini_world, 
         )
     with pytest.raises(ValueError, match="dataset folder"):
         attribute(tiny_model, pair, query_split.path, tmp_path / "s", progress=False)
-    with pytest.raises(StoreMismatch, match="changed since the store was written"):
+    with pytest.raises(StoreMismatch, match="not a store of the same clips"):
         attribute(tiny_model, [pool_store.path, query_split.path], queries, tmp_path / "t", progress=False)
     with pytest.raises(ValueError, match="no feature store"):
         attribute(tiny_model, [], queries, tmp_path / "u", progress=False)

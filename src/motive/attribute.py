@@ -280,9 +280,13 @@ def ensemble_scores(
                 "an ensemble of stores needs the queries' dataset folder (each store featurizes them "
                 "with its own settings), not one query store"
             )
+        first = stores[0]
         for other in stores[1:]:
-            if other.index["video"].tolist() != stores[0].index["video"].tolist():
-                raise StoreMismatch(f"{other.path}: not a store of the same clips as {stores[0].path}")
+            if (
+                other.meta["dataset"]["fingerprint"] != first.meta["dataset"]["fingerprint"]
+                or other.index["video"].tolist() != first.index["video"].tolist()
+            ):
+                raise StoreMismatch(f"{other.path}: not a store of the same clips as {first.path}")
     total, skipped, names = None, {}, []
     for i, store in enumerate(stores):
         where = query_store if i == 0 else Path(query_store).with_name(f"query_store_{i}")
@@ -317,12 +321,12 @@ def attribute(
     attribution.json lists it under ``skipped_queries``. When no query is left, a ``ValueError``."""
     config = config or AttributionConfig()
     out = Path(out)
-    paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
-    if not paths:
+    store_paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
+    if not store_paths:
         raise ValueError("no feature store given")
-    if len(paths) > 1 and config.method != "motive":
+    if len(store_paths) > 1 and config.method != "motive":
         raise ValueError(f"an ensemble of stores applies to method 'motive' only, not {config.method!r}")
-    stores = [Store.open(p) for p in paths]
+    stores = [Store.open(p) for p in store_paths]
     store = stores[0]
     train = load_dataset(store.meta["data"])
     query_store: Store | Path = out / "query_store"
@@ -331,14 +335,13 @@ def attribute(
         query_set = load_dataset(query_store.meta["data"])
     else:
         query_set = load_dataset(queries)
-    for one in stores:
-        if len(train) != len(one.index) or dataset_fingerprint(train) != one.meta["dataset"]["fingerprint"]:
-            raise StoreMismatch(
-                f"{one.path}: the dataset at {store.meta['data']} changed since the store was written"
-            )
-    extra: dict = {"store": str(Path(paths[0]).resolve()), "queries": str(Path(queries).resolve())}
-    if len(paths) > 1:
-        extra["ensemble"] = [str(Path(p).resolve()) for p in paths]
+    if len(train) != len(store.index) or dataset_fingerprint(train) != store.meta["dataset"]["fingerprint"]:
+        raise StoreMismatch(
+            f"{store.path}: the dataset at {store.meta['data']} changed since the store was written"
+        )
+    extra: dict = {"store": str(Path(store_paths[0]).resolve()), "queries": str(Path(queries).resolve())}
+    if len(store_paths) > 1:
+        extra["ensemble"] = [str(Path(p).resolve()) for p in store_paths]
     kept = None  # [Q] the columns that vote; None: all
     if config.method == "motive":
         scores, names, skipped = ensemble_scores(model, stores, query_set, query_store, config, progress)
