@@ -40,7 +40,7 @@ from motive.data.dataset import first_per_label, load_dataset
 from motive.demo.measures import topk_precision
 from motive.demo.pretrain import decode_all, motion_word_sensitivity
 from motive.demo.stages import pool_scores
-from motive.demo.world import BACKGROUNDS, COLOURS, MOTIONS, make_prompt
+from motive.demo.world import BACKGROUNDS, COLOURS, MOTIONS, STILL, make_prompt
 from motive.gradients import GradientConfig
 from motive.inputs import dataset_inputs, default_target
 from motive.loss import masked_mean, velocity_error
@@ -155,8 +155,9 @@ def word_swap_ratios(
     model: VideoModel, split: Path, sigmas=(0.3, 0.6, 0.8, 0.95), per_motion: int = 3, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """Which words does the model use? Per σ, the motion-weighted loss of held-out clips with one word
-    of the prompt swapped (each other motion, colour or background in turn; or the empty prompt) over
-    the loss with the true prompt, one shared ε per σ and clip. → {σ: {word kind: ratio}}."""
+    of the prompt swapped (each other motion, colour or background in turn; the camera words added or
+    dropped; or the empty prompt) over the loss with the true prompt, one shared ε per σ and clip.
+    → {σ: {word kind: ratio}}."""
     clips = first_per_label(list(load_dataset(split)), "motion", per_motion)
     target = default_target(model)
     inputs = dataset_inputs(model, clips, MaskConfig(), target=target)
@@ -172,7 +173,12 @@ def word_swap_ratios(
                 "empty": [""],
                 **{
                     key: [make_prompt(**{**labels, key: v}) for v in values if v != labels[key]]
-                    for key, values in (("motion", MOTIONS), ("colour", COLOURS), ("background", BACKGROUNDS))
+                    for key, values in (
+                        ("motion", MOTIONS),
+                        ("colour", COLOURS),
+                        ("background", BACKGROUNDS),
+                        ("camera", (STILL, "camera_pan")),  # the words for a whole-frame motion
+                    )
                 },
             }
             eps = torch.randn(x.latent.shape, generator=gen)
