@@ -8,6 +8,8 @@ Retrains the demo's transformer from scratch (same VAE and text encoder as the r
   gives the lower loss;
 - Motive's same-motion and same-colour precision@10% on the run's pool and queries (one attribution
   seed, the demo's σ);
+- the same check at σ = 1 alone (only the prompt informs the model there) and the share of its σ = 1
+  prediction that is one fixed spatial layout (``fixed_layout_share``: does it know where it is?);
 
 so the retrieval figures can be read against how much the model conditions on motion. It also prints
 what the data allow: at σ = 1 a model that predicts each clip's latent by the mean latent of its
