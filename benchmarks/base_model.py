@@ -231,7 +231,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help="mini world, untrained model, 4 steps")
     p.add_argument(
-        "--word-swaps", action="store_true", help="only the word-swap check of RUN's base model, then stop"
+        "--word-swaps",
+        nargs="?",
+        const="",
+        metavar="MODEL",
+        help="only the word-swap check of MODEL (default: RUN's base model) on the world, then stop",
     )
     p.add_argument(
         "--where",
@@ -254,8 +258,9 @@ def main() -> None:
         (out / "where.json").write_text(json.dumps(rows, indent=2))
         print(json.dumps(rows, indent=2))
         return
-    if args.word_swaps:
-        swaps = word_swap_ratios(VideoModel.from_pretrained(run / "base_model"), world / "eval")
+    if args.word_swaps is not None:
+        model = VideoModel.from_pretrained(args.word_swaps or run / "base_model")
+        swaps = word_swap_ratios(model, world / "eval")
         (out / "word_swaps.json").write_text(json.dumps(swaps, indent=2))
         print("wrong/true motion-weighted loss with one word swapped:")
         for sigma, row in swaps.items():
