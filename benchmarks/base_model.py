@@ -56,14 +56,14 @@ from motive.training import TrainConfig, encode_frames, train_flow_matching
 def where_figures(model: VideoModel, world: Path, per_motion: int) -> dict:
     """The motion-word check at σ = 1 alone (where the clip is invisible and only the prompt tells the
     model anything), and how much of the model's σ = 1 prediction is a fixed spatial layout."""
+    held_out = load_dataset(world / "eval")
     words = motion_word_sensitivity(
-        model, load_dataset(world / "eval"), default_target(model), sigmas=(1.0,), per_motion=per_motion
+        model, held_out, default_target(model), sigmas=(1.0,), per_motion=per_motion
     )
-    clip = load_dataset(world / "eval").table.iloc[0]
     return {
         "motion_word_ratio_sigma1": words.get("weighted_ratio_wrong_over_true"),
         "true_word_lower_share_sigma1": words.get("share_of_clips_true_word_lower"),
-        "fixed_layout_share_sigma1": fixed_layout_share(model, clip["prompt"]),
+        "fixed_layout_share_sigma1": fixed_layout_share(model, held_out.table["prompt"].iloc[0]),
     }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +33,17 @@ from motive.demo.stages import pool_scores
 from motive.gradients import GradientConfig
 from motive.lds import lds_table, mean_ci
 from motive.models.wan import VideoModel
-from motive.store import Store
 
-# Parameter subsets of the Wan transformer, as GradientConfig.params globs (None = every parameter).
-GROUPS: dict[str, list[str] | None] = {
-    "all": None,
-    "self_attn": ["blocks.*.attn1.*"],
-    "cross_attn": ["blocks.*.attn2.*"],
-    "attention": ["blocks.*.attn1.*", "blocks.*.attn2.*"],
-    "ffn": ["blocks.*.ffn.*"],
-    "first_half": None,  # filled in from the model's depth (blocks 0 .. L/2 − 1)
-    "second_half": None,  # blocks L/2 .. L − 1
+# Parameter subsets of the Wan transformer: for a transformer of L blocks, GradientConfig.params globs
+# (None = every parameter).
+GROUPS: dict[str, Callable[[int], list[str] | None]] = {
+    "all": lambda L: None,
+    "self_attn": lambda L: ["blocks.*.attn1.*"],
+    "cross_attn": lambda L: ["blocks.*.attn2.*"],
+    "attention": lambda L: ["blocks.*.attn1.*", "blocks.*.attn2.*"],
+    "ffn": lambda L: ["blocks.*.ffn.*"],
+    "first_half": lambda L: [f"blocks.{i}.*" for i in range(L // 2)],
+    "second_half": lambda L: [f"blocks.{i}.*" for i in range(L // 2, L)],
 }
 
 
@@ -50,8 +51,7 @@ def group_params(group: str, layers: int) -> list[str] | None:
     """The parameter globs of ``group`` for a transformer with ``layers`` blocks."""
     if group not in GROUPS:
         raise ValueError(f"unknown parameter group {group!r}; choose from {sorted(GROUPS)}")
-    half = range(layers // 2) if group == "first_half" else range(layers // 2, layers)
-    return [f"blocks.{i}.*" for i in half] if group.endswith("_half") else GROUPS[group]
+    return GROUPS[group](layers)
 
 
 def measure_setting(run: Path, model: VideoModel, out: Path, setting: str) -> dict:
@@ -69,9 +69,8 @@ def measure_setting(run: Path, model: VideoModel, out: Path, setting: str) -> di
             sigma=float(sigma), noise_seed=seed, proj_seed=seed, noise_draws=int(draws), params=params
         ).for_model(model)
         name = f"s{seed}_k{draws}_sigma{sigma}_{group}"
-        pool_scores(model, pool, queries, out, name, g, False)
-        per_seed.append(variant_scores(out / name, queries))  # [N, Q], NaN for a static query
-        store = Store.open(out / name)
+        store, _ = pool_scores(model, pool, queries, out, name, g, False)
+        per_seed.append(variant_scores(store.path, queries))  # [N, Q], NaN for a static query
         ok &= store.ok
     scores = np.mean(per_seed, axis=0)  # [N, Q]
     moving = ~np.isnan(scores).all(axis=0)  # [Q]

@@ -272,8 +272,8 @@ def ensemble_scores(
     (one store: its scores), with the query names and the queries that cannot vote (``skipped_queries``
     of any store). Each store scores against the queries featurized with its own settings: the first
     into ``query_store``, store i into ``query_store_i`` beside it. Several stores of the same clips
-    under other attribution seeds form an ensemble (TRAK averages over projections the same way); only
-    one [N, Q] sum is held at a time."""
+    under other attribution seeds form an ensemble (TRAK averages over projections the same way); the
+    scores are summed as each store is read, so memory is one store's [N, Q] beyond the sum."""
     if len(stores) > 1:
         if isinstance(query_store, Store):
             raise ValueError(
