@@ -100,21 +100,24 @@ def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, floa
     error in predicting h): h predicted by the mean latent of the clip's group (motion; motion and
     background) vs by another motion's group mean, mask-weighted as the check weights. The
     ``motion, where-blind`` row averages each motion's mean latent over the frame's positions (per
-    channel and frame): what the motion word is worth to a predictor that cannot place anything."""
+    channel and frame): what the motion word is worth to a predictor that cannot place anything.
+    In a world whose captions name directions, a group is a motion *and* its named direction, and the
+    other groups are the other motions named with the same direction."""
     data = load_dataset(split)
     clips = list(data)
     inputs = dataset_inputs(model, clips, MaskConfig())
     h = torch.stack([x.latent for x in inputs]).double()  # [N, C, f, h, w]
     w = torch.stack([x.mask for x in inputs]).double()  # [N, f, h, w]
-    motion = np.array([c.extra["motion"] for c in clips])
-    background = np.array([c.extra["background"] for c in clips])
+    words = [(c.extra["motion"], c.extra.get("direction", STILL)) for c in clips]
     out = {}
     for name, keys, blind in (
-        ("motion", motion, False),
-        ("motion, where-blind", motion, True),
-        ("motion+background", np.char.add(motion, np.char.add("|", background)), False),
+        ("motion", words, False),
+        ("motion, where-blind", words, True),
+        ("motion+background", [(*k, c.extra["background"]) for k, c in zip(words, clips)], False),
     ):
-        means = {k: h[keys == k].mean(0) for k in set(keys)}  # each [C, f, h, w]
+        means = {
+            k: h[[i for i, key in enumerate(keys) if key == k]].mean(0) for k in set(keys)
+        }  # each [C, f, h, w]
         if blind:
             means = {k: m.mean((-2, -1), keepdim=True).expand_as(m) for k, m in means.items()}
 
@@ -122,13 +125,11 @@ def group_mean_ratio(model: VideoModel, split: Path) -> dict[str, dict[str, floa
             return float((((h[i] - mean) ** 2).mean(0) * w[i]).mean())
 
         true, wrong = [], []
-        for i in range(len(clips)):
-            others = [
-                k for k in means if k.split("|")[0] != motion[i] and k.endswith(keys[i][len(motion[i]) :])
-            ]
+        for i, key in enumerate(keys):
+            others = [k for k in means if k[0] != key[0] and k[1:] == key[1:]]
             if not others:  # no other motion on this background (a small world)
                 continue
-            true.append(loss(i, means[keys[i]]))
+            true.append(loss(i, means[key]))
             wrong.append(float(np.mean([loss(i, means[k]) for k in others])))
         out[name] = {
             "ratio": float(np.mean(wrong) / np.mean(true)),
@@ -169,6 +170,7 @@ def word_swap_ratios(
         sums: dict[str, float] = {}
         for clip, x in zip(clips, inputs):
             labels = {k: clip.extra[k] for k in ("motion", "colour", "shape", "background", "camera")}
+            labels["direction"] = clip.extra.get("direction", STILL)  # absent in older worlds
 
             prompts = {
                 "true": [clip.prompt],
@@ -222,6 +224,7 @@ def main() -> None:
     p.add_argument("--head-dim", type=int, default=0, help="attention head size (default: the run's)")
     p.add_argument("--layers", type=int, default=0, help="transformer blocks (default: the run's)")
     p.add_argument("--ffn", type=int, default=0, help="feed-forward size (default: the run's)")
+    p.add_argument("--text-len", type=int, default=0, help="prompt length in tokens (default: the run's)")
     p.add_argument(
         "--motion-weight",
         type=float,
@@ -270,6 +273,8 @@ def main() -> None:
     done = {json.loads(line)["step"] for line in log.read_text().splitlines()} if log.is_file() else set()
 
     model = VideoModel.from_pretrained(run / "base_model")
+    if args.text_len:
+        model.settings = replace(model.settings, text_len=args.text_len)
     ceiling = group_mean_ratio(model, world / "base")
     (out / "group_mean_ratio.json").write_text(json.dumps(ceiling, indent=2))
     print("ideal predictor at σ = 1 (group means on the base split):", json.dumps(ceiling))

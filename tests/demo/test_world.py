@@ -37,6 +37,7 @@ def test_world_layout_and_labels(mini_world):
             "shape",
             "background",
             "camera",
+            "direction",
             "frames",
         ]
         for _, row in table.iterrows():
@@ -46,6 +47,7 @@ def test_world_layout_and_labels(mini_world):
                 and row["background"] in row["prompt"]
             )
             assert (row["camera"] == "none") == ("camera" not in row["prompt"])
+            assert row["direction"] == "none"  # captions name no direction by default
         assert (table["frames"] == 17).all()
     v = read_video(mini_world / "base" / "videos" / "base_00000.mp4")
     assert v.frames.shape == (17, 64, 64, 3) and v.fps == pytest.approx(8.0)
@@ -180,3 +182,32 @@ def test_world_written_before_a_setting_existed_is_still_found(tmp_path):
     (tmp_path / "world.json").write_text(json.dumps(old))
     assert world_exists(tmp_path, config)
     assert not world_exists(tmp_path, WorldConfig(clips=3, object_size=2.0))
+
+
+def test_direction_words_name_the_drawn_direction():
+    from motive.demo.world import DIRECTED, make_prompt
+
+    plain = sample_specs(WorldConfig(seed=3, clips=60), "pool")
+    named = sample_specs(WorldConfig(seed=3, clips=60, direction_words=True), "pool")
+    assert [s.seed for s in plain] == [s.seed for s in named]  # the same clips, only captions change
+    seen = set()
+    for spec in named:
+        traj = trajectory(spec, 64, 64)
+        if spec.motion in ("bounce", "roll", "slide", "cartoon_hover"):
+            assert spec.direction == ("right" if traj.x[-1] > traj.x[0] else "left")
+            assert f"{spec.direction}ward" in spec.prompt
+        elif spec.motion == "spin":
+            word = "clockwise" if traj.angle[-1] > traj.angle[0] else "anticlockwise"  # y points down
+            assert f"spinning {word} on" in spec.prompt
+        if spec.camera != "none":  # the scene slides the other way in the image
+            assert spec.direction == ("right" if traj.cam[-1] > 0 else "left")
+            assert spec.prompt.endswith(f"the camera panning {spec.direction}")
+        if spec.motion not in DIRECTED and spec.camera == "none":
+            assert spec.direction == "none" and spec.prompt == make_prompt(
+                spec.colour, spec.shape, spec.motion, spec.background, spec.camera
+            )
+        seen.add(spec.direction)
+    assert seen == {"left", "right", "none"}
+    assert make_prompt("red", "ball", "roll", "brick", "camera_pan", "left") == (
+        "a red ball rolling leftward across a brick floor, the camera panning left"
+    )

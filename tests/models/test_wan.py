@@ -111,3 +111,18 @@ def test_fingerprint_names_the_model_not_where_it_was_loaded_from(tiny_model, tm
     with torch.no_grad():
         next(other.transformer.parameters()).add_(1e-3)
     assert model_fingerprint(other) != model_fingerprint(tiny_model)
+
+
+def test_a_prompt_longer_than_text_len_is_reported(tiny_model, caplog):
+    from dataclasses import replace
+
+    model = VideoModel(tiny_model.pipe, replace(tiny_model.settings, text_len=16), source="tiny")
+    with caplog.at_level("WARNING", logger="motive"):
+        model.cache_prompts(["a red ball", "a blue box rolling across a brick floor"])
+    assert "1 of 2 prompt(s) are longer than text_len = 16 tokens (longest 40)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="motive"):
+        tiny_model.cache_prompts(
+            ["a blue box rolling leftward across a brick floor, the camera panning left"]
+        )
+    assert "truncated" not in caplog.text  # the demo model's prompts fit

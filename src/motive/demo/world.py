@@ -68,6 +68,10 @@ MOTION_PHRASES = {
     "camera_pan": "resting on",
     "cartoon_hover": "stepping off a ledge, hovering, then dropping onto",
 }
+# Motions whose caption can name their direction (``WorldConfig.direction_words``): the object's
+# horizontal travel, or its sense of rotation for spin; a panned camera's direction is named too.
+DIRECTION_WORDS = {"spin": {"right": "clockwise", "left": "anticlockwise"}}
+DIRECTED = ("bounce", "roll", "slide", "spin", "cartoon_hover")
 # Motions the base split shows rarely (relative weight), so fine-tuning on the pool can teach them.
 BASE_RARE = {"bounce": 0.2, "cartoon_hover": 0.2}
 STILL = "none"  # camera label of a still camera
@@ -79,12 +83,27 @@ def held_out_pairs() -> set[tuple[str, str]]:
     return {(c, SHAPES[i % len(SHAPES)]) for i, c in enumerate(colours)}
 
 
-def make_prompt(colour: str, shape: str, motion: str, background: str, camera: str) -> str:
-    """The caption of a clip: names appearance and motion, e.g. 'a red ball bouncing on a checkered floor'."""
-    text = f"a {colour} {shape} {MOTION_PHRASES[motion]} a {background} floor"
+def make_prompt(
+    colour: str, shape: str, motion: str, background: str, camera: str, direction: str = STILL
+) -> str:
+    """The caption of a clip: names appearance and motion, e.g. 'a red ball bouncing on a checkered
+    floor'; with a ``direction`` ("left"/"right") also which way the object and camera go, e.g.
+    'a red ball bouncing rightward on a checkered floor, the camera panning right'."""
+    phrase = MOTION_PHRASES[motion]
+    if direction != STILL and motion in DIRECTED:
+        verb, rest = phrase.split(" ", 1)
+        word = DIRECTION_WORDS.get(motion, {}).get(direction, f"{direction}ward")
+        phrase = f"{verb} {word} {rest}"
+    text = f"a {colour} {shape} {phrase} a {background} floor"
     if camera != STILL:
-        text += ", the camera panning sideways"
+        text += ", the camera panning " + ("sideways" if direction == STILL else direction)
     return text
+
+
+def draw_size_and_direction(rng: np.random.Generator) -> tuple[float, float]:
+    """The first two draws of a clip's trajectory: its size factor and its direction (±1: +1 is
+    rightward travel, clockwise spin and a camera panning right)."""
+    return float(rng.uniform(0.14, 0.18)), float(rng.choice([-1.0, 1.0]))
 
 
 @dataclass
@@ -99,10 +118,11 @@ class ClipSpec:
     frames: int
     seed: int
     size: float = 1.0  # object size relative to the default (radius 0.14–0.18 of the frame height)
+    direction: str = STILL  # the direction the caption names ("left"/"right"), "none" if it names none
 
     @property
     def prompt(self) -> str:
-        return make_prompt(self.colour, self.shape, self.motion, self.background, self.camera)
+        return make_prompt(self.colour, self.shape, self.motion, self.background, self.camera, self.direction)
 
 
 @dataclass
@@ -140,6 +160,10 @@ class WorldConfig:
     object_size: float = field(
         default=1.0,
         metadata={"help": "object size relative to the default (radius 0.14–0.18 of the frame height)"},
+    )
+    direction_words: bool = field(
+        default=False,
+        metadata={"help": "captions name which way the object travels or spins and the camera pans"},
     )
 
     def split_size(self, split: str) -> int:
@@ -183,6 +207,11 @@ def sample_specs(config: WorldConfig, split: str) -> list[ClipSpec]:
             frames = int(
                 rng.choice([f for f in (frames - 8, frames - 4, frames, frames + 4, frames + 8) if f >= 5])
             )
+        seed = int(rng.integers(2**31))
+        direction = STILL
+        if config.direction_words and (panned or motion in DIRECTED):
+            sign = draw_size_and_direction(np.random.default_rng(seed))[1]  # as trajectory() draws it
+            direction = "right" if sign > 0 else "left"
         specs.append(
             ClipSpec(
                 motion,
@@ -191,8 +220,9 @@ def sample_specs(config: WorldConfig, split: str) -> list[ClipSpec]:
                 background,
                 "camera_pan" if panned else STILL,
                 frames,
-                int(rng.integers(2**31)),
+                seed,
                 config.object_size,
+                direction,
             )
         )
     return specs
@@ -218,10 +248,10 @@ def trajectory(spec: ClipSpec, height: int, width: int) -> Trajectory:
     rng = np.random.default_rng(spec.seed)
     n = spec.frames
     t = np.linspace(0.0, 1.0, n)
-    r = float(rng.uniform(0.14, 0.18) * height * spec.size)
+    scale, direction = draw_size_and_direction(rng)
+    r = scale * height * spec.size
     floor = 0.82 * height
     ground = floor - r
-    direction = rng.choice([-1.0, 1.0])
     x0 = width * rng.uniform(0.3, 0.7)
     x = np.full(n, x0)
     y = np.full(n, ground)
@@ -426,6 +456,7 @@ def write_split(
             "shape": spec.shape,
             "background": spec.background,
             "camera": spec.camera,
+            "direction": spec.direction,
             "frames": spec.frames,
         }
         for spec, rel in zip(specs, rels)

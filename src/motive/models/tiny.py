@@ -27,7 +27,7 @@ class TinyConfig:
     text_dim: int = 32  # = the text encoder's d_model
     text_layers: int = 2
     text_heads: int = 4
-    text_len: int = 64  # prompts are byte-tokenised; ours are < 64 bytes
+    text_len: int = 128  # prompts are byte-tokenised (one token a byte); the world's are ≤ 122 bytes
     vae_base_dim: int = 8
     # Three levels = 4× spatial compression (16×16 latents for 64×64 clips). A 4-level, 8× VAE (Wan's)
     # fitted for the same two minutes lost the objects entirely; at 4× they survive (docs/demo.md).

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from motive.files import atomic_path
-from motive.log import stage
+from motive.log import logger, stage
 
 MOTIVE_JSON = "motive.json"  # our extra settings beside a diffusers pipeline (diffusers ignores it)
 EXPERTS = ("transformer", "transformer_2")  # Wan2.2-A14B: high-noise and low-noise experts
@@ -419,6 +419,16 @@ class VideoModel:
         todo = list(dict.fromkeys(p for p in prompts if self._cached_text(self._text_key(p)) is None))
         if not todo:
             return
+        lengths = [len(ids) for ids in self.pipe.tokenizer(todo, add_special_tokens=True).input_ids]
+        if cut := sum(n > self.settings.text_len for n in lengths):
+            logger.warning(
+                "%d of %d prompt(s) are longer than text_len = %d tokens (longest %d) and are truncated:"
+                " the model never sees their end",
+                cut,
+                len(todo),
+                self.settings.text_len,
+                max(lengths),
+            )
         with stage(f"encoding {len(todo)} prompt(s)"):
             self._text_encoder(self.device)
             for i in range(0, len(todo), batch_size):
