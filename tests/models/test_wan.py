@@ -122,6 +122,9 @@ def test_a_prompt_longer_than_text_len_is_reported(tiny_model, caplog):
     assert "1 of 2 prompt(s) are longer than text_len = 16 tokens (longest 40)" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="motive"):
+        model.cache_prompts(["a green triangle swinging above a striped floor"])
+    assert "truncated" not in caplog.text  # said once per model
+    with caplog.at_level("WARNING", logger="motive"):
         tiny_model.cache_prompts(
             ["a blue box rolling leftward across a brick floor, the camera panning left"]
         )

@@ -206,6 +206,7 @@ class VideoModel:
         self.text_dtype = text_dtype
         self.text_cache: Path | None = None
         self._text_memo: dict[str, torch.Tensor] = {}  # prompt key → trimmed embedding [len, D] (CPU)
+        self._said_truncated = False  # warned that prompts exceed settings.text_len
         vae_cfg = pipe.vae.config
         self.z_dim = int(vae_cfg.z_dim)
         self.scale_temporal = int(vae_cfg.scale_factor_temporal)
@@ -420,10 +421,11 @@ class VideoModel:
         if not todo:
             return
         lengths = [len(ids) for ids in self.pipe.tokenizer(todo, add_special_tokens=True).input_ids]
-        if cut := sum(n > self.settings.text_len for n in lengths):
+        if (cut := sum(n > self.settings.text_len for n in lengths)) and not self._said_truncated:
+            self._said_truncated = True  # once per model: checks encode a few prompts at a time
             logger.warning(
                 "%d of %d prompt(s) are longer than text_len = %d tokens (longest %d) and are truncated:"
-                " the model never sees their end",
+                " the model never sees their end (said once per model)",
                 cut,
                 len(todo),
                 self.settings.text_len,
