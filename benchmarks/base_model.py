@@ -21,8 +21,11 @@ a killed run resumes from its last checkpoint.
     python benchmarks/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
     python benchmarks/base_model.py --run runs/demo --word-swaps   # which words the base model uses
     python benchmarks/base_model.py --run runs/demo --where [MODEL ...]  # σ = 1: ideal vs the model
+        # (held-out pairs, new clips of seen pairs, the training clips) and what the text encoder holds
     python benchmarks/base_model.py --run runs/demo --out runs/base_model_mw20 --steps 2500 --every 2500 \
         --motion-weight 20     # pretraining that weighs moving cells more
+    python benchmarks/base_model.py --run runs/demo --out runs/base_model_high --sigma-range 0.9,1 \
+        --steps 2500 --every 2500   # pretraining on the highest noise levels only
     python benchmarks/base_model.py --smoke    # a mini world and a few steps: seconds
 """
 
@@ -53,18 +56,39 @@ from motive.store import Store
 from motive.training import TrainConfig, encode_frames, train_flow_matching
 
 
-def where_figures(model: VideoModel, world: Path, per_motion: int) -> dict:
+def where_figures(model: VideoModel, world: Path, per_motion: int, split: str = "eval") -> dict:
     """The motion-word check at σ = 1 alone (where the clip is invisible and only the prompt tells the
-    model anything), and how much of the model's σ = 1 prediction is a fixed spatial layout."""
-    held_out = load_dataset(world / "eval")
-    words = motion_word_sensitivity(
-        model, held_out, default_target(model), sigmas=(1.0,), per_motion=per_motion
-    )
+    model anything), and how much of the model's σ = 1 prediction is a fixed spatial layout. On
+    ``eval`` (held-out colour–shape pairs) by default; on ``base`` it is in-sample, on ``pool`` new clips
+    of the pairs the model was trained on."""
+    clips = load_dataset(world / split)
+    words = motion_word_sensitivity(model, clips, default_target(model), sigmas=(1.0,), per_motion=per_motion)
     return {
         "motion_word_ratio_sigma1": words.get("weighted_ratio_wrong_over_true"),
         "true_word_lower_share_sigma1": words.get("share_of_clips_true_word_lower"),
-        "fixed_layout_share_sigma1": fixed_layout_share(model, held_out.table["prompt"].iloc[0]),
+        "fixed_layout_share_sigma1": fixed_layout_share(model, clips.table["prompt"].iloc[0]),
     }
+
+
+def text_probe(model: VideoModel, split: Path, held_out: int = 200, ridge: float = 1.0) -> dict[str, float]:
+    """Is each label in what the (frozen) text encoder hands the transformer? Accuracy of a ridge
+    classifier on the prompt embeddings averaged over their tokens, fitted on all but the last
+    ``held_out`` prompts of ``split`` and tested on those (chance: one over the number of labels)."""
+    clips = list(load_dataset(split))
+    held_out = min(held_out, len(clips) // 4)  # a small (smoke) world
+    x = model.encode_text([c.prompt for c in clips]).double().mean(1).cpu().numpy()  # [N, D]
+    x = (x - x[:-held_out].mean(0)) / (x[:-held_out].std(0) + 1e-9)
+    fit, test = slice(0, -held_out), slice(-held_out, None)
+    out = {}
+    for label in ("motion", "colour", "shape", "background", "camera", "direction"):
+        y = np.array([c.extra.get(label, STILL) for c in clips])
+        classes = sorted(set(y))
+        if len(classes) < 2:
+            continue
+        onehot = (y[:, None] == np.array(classes)[None]).astype(float)  # [N, K]
+        w = np.linalg.solve(x[fit].T @ x[fit] + ridge * np.eye(x.shape[1]), x[fit].T @ onehot[fit])
+        out[label] = float((np.argmax(x[test] @ w, 1) == np.argmax(onehot[test], 1)).mean())
+    return out
 
 
 def measure(model: VideoModel, world: Path, out: Path, sigma: float, per_motion: int) -> dict:
@@ -231,6 +255,12 @@ def main() -> None:
         default=0.0,
         help="pretrain with loss weight 1 + this × the motion mask per latent cell (0: the plain loss)",
     )
+    p.add_argument(
+        "--sigma-range",
+        default="0,1",
+        metavar="LO,HI",
+        help="pretrain on σ in [LO, HI) only (Wan's shifted draws, mapped into the range)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help="mini world, untrained model, 4 steps")
     p.add_argument(
@@ -244,7 +274,8 @@ def main() -> None:
         "--where",
         nargs="*",
         metavar="MODEL",
-        help="only the σ = 1 figures (ideal predictors on the world; each MODEL's, default RUN's base), then stop",
+        help="only the σ = 1 figures (ideal predictors on the world; each MODEL's on eval, pool and base,"
+        " and its text probe; default RUN's base), then stop",
     )
     args = p.parse_args()
 
@@ -257,7 +288,12 @@ def main() -> None:
     if args.where is not None:
         models = args.where or [run / "base_model"]
         rows = {"ideal_sigma1": group_mean_ratio(VideoModel.from_pretrained(models[0]), world / "base")}
-        rows |= {str(m): where_figures(VideoModel.from_pretrained(m), world, args.per_motion) for m in models}
+        for m in models:
+            model = VideoModel.from_pretrained(m)
+            rows[str(m)] = {
+                split: where_figures(model, world, args.per_motion, split)
+                for split in ("eval", "pool", "base")
+            } | {"text_probe": text_probe(model, world / "base")}
         (out / "where.json").write_text(json.dumps(rows, indent=2))
         print(json.dumps(rows, indent=2))
         return
@@ -288,7 +324,10 @@ def main() -> None:
         masks = torch.stack([x.mask for x in dataset_inputs(model, list(base), MaskConfig())])  # [N, f, h, w]
         data.weights = 1.0 + args.motion_weight * masks
     (out / "settings.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
-    config = replace(TrainConfig(), steps=args.steps, seed=args.seed, checkpoint_every=args.every)
+    lo, hi = (float(v) for v in args.sigma_range.split(","))
+    config = replace(
+        TrainConfig(), steps=args.steps, seed=args.seed, checkpoint_every=args.every, sigma_range=(lo, hi)
+    )
     t0 = time.perf_counter()
 
     def on_step(k: int) -> None:

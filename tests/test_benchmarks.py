@@ -1,5 +1,6 @@
 """The benchmark scripts the attribution experiment's numbers come from still run (their smoke modes)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,32 @@ def test_retrieval_settings_smoke(tmp_path):
     lines = [line for line in out.stdout.splitlines() if line.startswith("seed ")]
     assert len(lines) == 3 and "cross_attn" in lines[1] and "seed 0+1 " in lines[2], out.stdout
     assert "precision motion" in lines[0]
+
+
+def _smoke(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, script, "--smoke", "--threads", "1", *args],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_base_model_smoke_trains_and_measures(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--text-len", "96", "--sigma-range", "0.5,1")
+    rows = [json.loads(line) for line in (tmp_path / "checkpoints.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and "step 4: motion words" in stdout
+    assert {"motion_word_ratio", "motion_word_ratio_sigma1", "motive_motion_precision"} <= set(rows[-1])
+    assert json.loads((tmp_path / "step4" / "motive.json").read_text())["text_len"] == 96
+
+
+def test_base_model_smoke_where(tmp_path):
+    _smoke("base_model.py", "--out", str(tmp_path), "--where")
+    rows = json.loads((tmp_path / "where.json").read_text())
+    assert set(rows["ideal_sigma1"]) == {"motion", "motion, where-blind", "motion+background"}
+    (model,) = (v for k, v in rows.items() if k != "ideal_sigma1")
+    assert set(model) == {"eval", "pool", "base", "text_probe"}
+    assert 0.0 <= model["text_probe"]["motion"] <= 1.0 and "colour" in model["text_probe"]
