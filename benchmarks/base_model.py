@@ -45,7 +45,7 @@ from motive.data.dataset import first_per_label, load_dataset
 from motive.demo.measures import topk_precision
 from motive.demo.pretrain import decode_all, motion_word_sensitivity
 from motive.demo.stages import pool_scores
-from motive.demo.world import BACKGROUNDS, COLOURS, MOTIONS, STILL, make_prompt
+from motive.demo.world import BACKGROUNDS, COLOURS, MOTIONS, STILL, caption_labels, make_prompt
 from motive.gradients import GradientConfig
 from motive.inputs import dataset_inputs, default_target
 from motive.loss import masked_mean, velocity_error
@@ -193,8 +193,7 @@ def word_swap_ratios(
     for sigma in sigmas:
         sums: dict[str, float] = {}
         for clip, x in zip(clips, inputs):
-            labels = {k: clip.extra[k] for k in ("motion", "colour", "shape", "background", "camera")}
-            labels["direction"] = clip.extra.get("direction", STILL)  # absent in older worlds
+            labels = caption_labels(clip.extra)
 
             prompts = {
                 "true": [clip.prompt],

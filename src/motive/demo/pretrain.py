@@ -22,7 +22,7 @@ from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.data.standardise import StandardiseTarget, read_standardised
 from motive.data.video import write_video
 from motive.demo.plots import line_plot, smooth
-from motive.demo.world import MOTIONS, STILL, make_prompt
+from motive.demo.world import MOTIONS, caption_labels, make_prompt
 from motive.loss import masked_mean, velocity_error
 from motive.models.tiny import TinyConfig, build_tiny_model
 from motive.models.wan import VideoModel, frames_to_tensor
@@ -141,7 +141,7 @@ def motion_word_sensitivity(
     rows = []
     with torch.no_grad():
         for i, c in enumerate(clips):
-            labels = {k: c.extra[k] for k in needed} | {"direction": c.extra.get("direction", STILL)}
+            labels = caption_labels(c.extra)
             candidates = [labels["motion"]] + [m for m in MOTIONS if m != labels["motion"]]
             prompts = [make_prompt(**{**labels, "motion": m}) for m in candidates]
             if prompts[0] != c.prompt:

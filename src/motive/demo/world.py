@@ -74,7 +74,7 @@ DIRECTION_WORDS = {"spin": {"right": "clockwise", "left": "anticlockwise"}}
 DIRECTED = ("bounce", "roll", "slide", "spin", "cartoon_hover")
 # Motions the base split shows rarely (relative weight), so fine-tuning on the pool can teach them.
 BASE_RARE = {"bounce": 0.2, "cartoon_hover": 0.2}
-STILL = "none"  # camera label of a still camera
+STILL = "none"  # camera label of a still camera; direction label of a caption that names none
 
 
 def held_out_pairs() -> set[tuple[str, str]]:
@@ -98,6 +98,13 @@ def make_prompt(
     if camera != STILL:
         text += ", the camera panning " + ("sideways" if direction == STILL else direction)
     return text
+
+
+def caption_labels(labels: dict) -> dict[str, str]:
+    """``make_prompt``'s arguments from a clip's labels (a metadata row's columns); worlds written
+    before the ``direction`` column existed name no direction."""
+    keys = ("colour", "shape", "motion", "background", "camera")
+    return {k: labels[k] for k in keys} | {"direction": labels.get("direction", STILL)}
 
 
 def draw_size_and_direction(rng: np.random.Generator) -> tuple[float, float]:
