@@ -5,7 +5,9 @@ of real clips from ../shared/data, then, for each mode in its own subprocess (cl
 model, caches the clips' latents and prompts, and times ``motive.finetune.train_on`` — seconds per
 optimiser step (the difference between an N-step and a 1-step run, so loading and encoding cancel),
 peak device memory during training (``torch.cuda.max_memory_allocated``) and peak host memory (VmHWM).
-A first, untimed run fills the input and prompt caches.
+A first, untimed run fills the input and prompt caches. One transformer is resident at a time: each run
+loads the base weights afresh and frees them before the next. ``--pipeline DIR`` reuses the folder that
+``real_path.py --pipeline DIR`` built (or builds it there). Each mode's row is printed as it ends.
 Batch 1, gradient checkpointing, AdamW; bf16 autocast on CUDA (fp32 on a CPU).
 
 On a CPU it runs the reduced model (the 1.3B transformer's width/heads/FFN with ``--layers`` blocks,
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,47 +35,51 @@ import torch
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from real_path import build, dataset  # noqa: E402  (the same pipeline folder and real clips)
+from real_path import CLIPS, child_env, dataset, pipeline  # noqa: E402  (the same folder and real clips)
 
 
 def child(folder: str, data: str, mode: str, steps: int, frames: int, height: int, width: int) -> dict:
     """One mode in this process: {"step_s", "device_gib", "host_gib", "trainable"}."""
+    import gc
+
     from motive.data.dataset import load_dataset
     from motive.finetune import FinetuneConfig, train_on
     from motive.log import peak_host_gib
     from motive.models.wan import ModelSettings, VideoModel
 
-    model = VideoModel.from_pretrained(folder)
-    model.settings = ModelSettings(text_len=512, frames=frames, height=height, width=width, fps=16.0)
-    device = model.device
+    settings = ModelSettings(text_len=512, frames=frames, height=height, width=width, fps=16.0)
     clips = load_dataset(data)
+    cuda = False
     with tempfile.TemporaryDirectory() as cache:
-        model.text_cache = Path(cache) / "text"
         times = {}
         for n in (1, 1, steps):  # the first run fills the input and prompt caches; not timed
-            fresh = VideoModel.from_pretrained(folder)  # each run starts from the base weights
-            fresh.settings, fresh.text_cache = model.settings, model.text_cache
+            model = VideoModel.from_pretrained(folder)  # each run starts from the base weights
+            model.settings, model.text_cache = settings, Path(cache) / "text"
+            cuda = model.device.type == "cuda"
             config = FinetuneConfig(
                 model=folder, data=data, out=cache, steps=n, batch_size=1, lr=1e-5,
                 lora_rank=32 if mode == "lora" else 0, checkpoint_every=0,
             )  # fmt: skip
-            if device.type == "cuda":
+            if cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
-            train_on(fresh, clips, config, progress=False)
-            if device.type == "cuda":
+            train_on(model, clips, config, progress=False)
+            if cuda:
                 torch.cuda.synchronize()
             times[n] = time.perf_counter() - start
-            trainable = sum(p.numel() for p in fresh.transformer.parameters() if p.requires_grad)
-            del fresh
+            trainable = sum(p.numel() for p in model.transformer.parameters() if p.requires_grad)
+            device_gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+            del model, config  # this run's model (and optimiser) go before the next run loads its own
+            gc.collect()
+            torch.cuda.empty_cache() if cuda else None
     out = {
         "step_s": round((times[steps] - times[1]) / (steps - 1), 3),
         "host_gib": round(peak_host_gib(), 2),
         "trainable": trainable,
     }
-    if device.type == "cuda":
-        out["device_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    if cuda:
+        out["device_gib"] = round(device_gib, 2)
     return out
 
 
@@ -84,7 +89,10 @@ def main() -> None:
     ap.add_argument("--full", action=argparse.BooleanOptionalAction, default=cuda)
     ap.add_argument("--layers", type=int, default=1, help="transformer blocks of the reduced model")
     ap.add_argument("--steps", type=int, default=4, help="optimiser steps timed (minus a 1-step run)")
+    ap.add_argument("--modes", default="full,lora", help="which of full, lora, in this order")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--pipeline", default=None, help="pipeline folder to reuse (built there if absent)")
+    ap.add_argument("--videos", type=Path, default=CLIPS, help="folder of the real clips")
     ap.add_argument("--child", nargs=7, metavar=("FOLDER", "DATA", "MODE", "STEPS", "F", "H", "W"))
     args = ap.parse_args()
     if args.child:
@@ -93,43 +101,25 @@ def main() -> None:
         return
     fmt = (81, 480, 832) if args.full else (5, 64, 64) if args.smoke else (17, 128, 224)
     device = torch.cuda.get_device_name() if cuda else "CPU"
+    print(f"Wan2.1-1.3B-shaped ({'full depth' if args.full else 'reduced'}), batch 1 at {fmt[0]}×{fmt[1]}×{fmt[2]}, on {device}")  # fmt: skip
+    print("| mode | trainable parameters | s / step | peak device GiB | peak host GiB |")
+    print("|---|---|---|---|---|", flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        folder = build(
-            "wan2.1-t2v-1.3b",
-            work / "pipeline",
-            args.full,
-            args.layers,
-            args.smoke,
-            "cuda" if cuda else "cpu",
+        folder = Path(args.pipeline) if args.pipeline else work / "pipeline"
+        folder = pipeline(
+            folder, "wan2.1-t2v-1.3b", args.full, args.layers, args.smoke, "cuda" if cuda else "cpu"
         )
-        data = dataset(work / "data", 2)
-        for mode in ("full", "lora"):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                str(folder),
-                str(data),
-                mode,
-                str(args.steps),
-                *map(str, fmt),
-            ]
-            env = {**os.environ, "MOTIVE_CACHE": str(work / "cache")}  # not the user's cache
+        data = dataset(work / "data", 2, args.videos)
+        for mode in args.modes.split(","):
+            cmd = [sys.executable, __file__, "--child", str(folder), str(data), mode, str(args.steps), *map(str, fmt)]  # fmt: skip
+            env = {**child_env(), "MOTIVE_CACHE": str(work / "cache")}  # not the user's cache
             run = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if run.returncode:
                 sys.exit(f"{mode} failed:\n{run.stderr[-3000:]}")
-            results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
-    print(
-        f"Wan2.1-1.3B-shaped ({'full depth' if args.full else 'reduced'}), batch 1 at {fmt[0]}×{fmt[1]}×{fmt[2]}, on {device}"
-    )
-    print("| mode | trainable parameters | s / step | peak device GiB | peak host GiB |")
-    print("|---|---|---|---|---|")
-    for mode, r in results.items():
-        print(
-            f"| {mode} | {r['trainable']:,} | {r['step_s']} | {r.get('device_gib', '–')} | {r['host_gib']} |"
-        )
+            r = results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+            print(f"| {mode} | {r['trainable']:,} | {r['step_s']} | {r.get('device_gib', '–')} | {r['host_gib']} |", flush=True)  # fmt: skip
     print(json.dumps({"full": args.full, "device": device, "format": fmt, "steps": args.steps, **results}))
 
 

@@ -12,6 +12,11 @@ Builds the folder with ``motive.models.shapes`` (random weights, no download), t
 2. **cli** — the whole ``motive featurize`` command in a subprocess on the same clips, with its wall
    time and its own peaks (logged by the command).
 
+The pipeline folder is built in a subprocess (building UMT5-XXL takes 21 GiB in fp32 before it is cast
+to bf16; none of it is in this process's peaks), or reused from ``--pipeline`` when that folder was built
+for the same variant and size (one build serves this script and ``finetune_scale.py``). The stage
+table is printed as soon as the stages end, before the CLI run, so a run stopped during the CLI keeps it.
+
 On a CPU (the default there) it runs the reduced model: the released VAE at full size, the 1.3B
 transformer's width/heads/FFN with ``--layers`` blocks (1), a UMT5 of the real width with one small
 layer, clips at 17×128×224. On a GPU (``--full``, the default there) it builds full-depth random-init
@@ -23,7 +28,7 @@ Wan2.1-1.3B with a UMT5-XXL-shaped text encoder and runs 81×480×832; ``--varia
     python benchmarks/real_path.py --full --variant wan2.2-ti2v-5b
     python benchmarks/real_path.py --smoke               # seconds: checks the script runs
 
-Needs ../shared/data (real clips). Prints a table and, as its last line, one JSON object.
+Needs real clips: ../shared/data/videos, or ``--videos DIR`` holding the first of ``NAMES`` (one per clip). Prints a table and, as its last line, one JSON object.
 """
 
 from __future__ import annotations
@@ -91,24 +96,48 @@ def build(variant: str, out: Path, full: bool, layers: int, smoke: bool, device:
     return build_pipeline(variant, out, transformer=transformer, text=text, vae=vae)
 
 
-def dataset(root: Path, n: int) -> Path:
+def pipeline(folder: Path, variant: str, full: bool, layers: int, smoke: bool, device: str) -> Path:
+    """``folder`` as a built pipeline: reused when it was built with these settings, else built there by
+    a subprocess (so the build's host and device peaks stay out of the caller's)."""
+    settings = {"variant": variant, "full": full, "layers": layers, "smoke": smoke}
+    marker = folder / "benchmark_build.json"
+    if marker.is_file():
+        if json.loads(marker.read_text()) != settings:
+            sys.exit(f"{folder} was built as {marker.read_text()}, not {settings}")
+        return folder
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--build-to", str(folder), "--variant", variant,
+           "--layers", str(layers), "--device", device, "--full" if full else "--no-full"] + (["--smoke"] if smoke else [])  # fmt: skip
+    subprocess.run(cmd, check=True, env=child_env())
+    marker.write_text(json.dumps(settings))
+    return folder
+
+
+def child_env() -> dict:
+    """This environment with the repo's src put first on PYTHONPATH (kept: what was there, e.g. carried
+    packages)."""
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def dataset(root: Path, n: int, videos: Path = CLIPS) -> Path:
     import pandas as pd
 
-    if not CLIPS.is_dir():
-        sys.exit(f"needs the real clips in {CLIPS.resolve()}")
+    if not videos.is_dir():
+        sys.exit(f"needs the real clips in {videos.resolve()}")
     root.mkdir(parents=True, exist_ok=True)
     names = [NAMES[i % len(NAMES)] for i in range(n)]
     rows = []
     for i, name in enumerate(names):
         link = root / f"{i:03d}_{name}"
-        link.symlink_to((CLIPS / name).resolve())
+        link.symlink_to((videos / name).resolve())
         rows.append({"video": link.name, "prompt": f"clip {i}: {name.split('__')[1].rsplit('.', 1)[0]}"})
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
     return root
 
 
 def stages(folder: Path, data: Path, target, device: str, proj_dim: int, tables: str) -> tuple[dict, dict]:
-    """Each featurize stage in turn: {stage: seconds}, {stage: peaks after it}."""
+    """Each featurize stage in turn: {stage: seconds}, {stage: peaks after it} (and ``"repeat"``: how
+    far the first clip's vector moves when it is featurized again)."""
     from motive.data.dataset import load_dataset
     from motive.gradients import GradientConfig, GradientFeaturizer
     from motive.inputs import ClipInputs, encode_prepared, prepare_clip
@@ -153,6 +182,16 @@ def stages(folder: Path, data: Path, target, device: str, proj_dim: int, tables:
             lambda x=x, text=text: feat.features(x.latent[None].to(dev), text, x.mask[None].to(dev)),
         )
         vectors.append(v[0].cpu().numpy())
+    # run-to-run agreement: the first clip again (on a GPU, attention's backward is not deterministic)
+    x = inputs[0]
+    again, _ = feat.features(
+        x.latent[None].to(dev), model.encode_text([clips[0].prompt]), x.mask[None].to(dev)
+    )
+    again = again[0].cpu().numpy()
+    peaks["repeat"] = {
+        "cosine": float(again @ vectors[0]),
+        "max_abs_diff": float(abs(again - vectors[0]).max()),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
 
@@ -199,9 +238,7 @@ def cli_run(folder: Path, data: Path, target, device: str, proj_dim: int, tables
            "--out", str(out), "--device", device, "--tables", tables, "--proj-dim", str(proj_dim), "--frames", str(target.frames),
            "--fps", str(target.fps), "--height", str(target.height), "--width", str(target.width), "-v"]  # fmt: skip
     start = time.perf_counter()
-    run = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    )
+    run = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
     wall = time.perf_counter() - start
     if run.returncode:
         sys.exit(f"motive featurize failed:\n{run.stderr[-3000:]}")
@@ -211,6 +248,32 @@ def cli_run(folder: Path, data: Path, target, device: str, proj_dim: int, tables
         "host_gib": float(found.group(1)) if found else None,
         "device_gib": float(found.group(2)) if found and found.group(2) else None,
     }
+
+
+STAGES = ("load", "fingerprint", "tables", "decode+flow", "text", "vae", "gradient+projection", "write")
+PER_CLIP = ("decode+flow", "text", "vae", "gradient+projection", "write")
+
+
+def stage_table(title: str, seconds: dict, peaks: dict, clips: int) -> float:
+    """Print the stage table now (flushed) and return the per-clip seconds of the per-clip stages."""
+    per_clip = sum(v for k, v in seconds.items() if k in PER_CLIP) / clips
+    lines = [
+        title,
+        f"| stage | seconds{' (per clip)' if clips > 1 else ''} | peak host GiB | peak device GiB |",
+    ]
+    lines.append("|---|---|---|---|")
+    for name in STAGES:
+        s = seconds[name]
+        each = f" ({s / clips:.2f})" if name in ("decode+flow", "vae", "gradient+projection") else ""
+        lines.append(
+            f"| {name} | {s:.2f}{each} | {peaks[name]['host_gib']} | {peaks[name].get('device_gib', '–')} |"
+        )
+    lines.append(f"| **per clip, all per-clip stages** | **{per_clip:.2f}** | | |")
+    lines.append(
+        f"the first clip featurized twice: cosine {peaks['repeat']['cosine']:.9f}, max |diff| {peaks['repeat']['max_abs_diff']:.2e}"
+    )
+    print("\n".join(lines), flush=True)
+    return per_clip
 
 
 def main() -> None:
@@ -233,7 +296,13 @@ def main() -> None:
     ap.add_argument(
         "--work", default=None, help="folder for the pipeline and stores (default: a temporary one)"
     )
-    args = ap.parse_args()  # fmt: skip
+    ap.add_argument("--pipeline", default=None, help="pipeline folder to reuse (built there if absent)")
+    ap.add_argument("--videos", type=Path, default=CLIPS, help="folder of the real clips (NAMES)")
+    ap.add_argument("--build-to", default=None, help=argparse.SUPPRESS)  # the build subprocess
+    args = ap.parse_args()
+    if args.build_to:
+        build(args.variant, Path(args.build_to), args.full, args.layers, args.smoke, args.device)
+        return
     from motive.data.standardise import StandardiseTarget
     from motive.log import configure
     from motive.models.wan import ModelSettings
@@ -247,56 +316,35 @@ def main() -> None:
         target = StandardiseTarget(8.0, 5, 64, 64)
     else:
         target = StandardiseTarget(16.0, 17, 128, 224)
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
         start = time.perf_counter()
-        folder = build(args.variant, work / "pipeline", args.full, args.layers, args.smoke, args.device)
+        folder = Path(args.pipeline) if args.pipeline else work / "pipeline"
+        folder = pipeline(folder, args.variant, args.full, args.layers, args.smoke, args.device)
         build_s = time.perf_counter() - start
-        data = dataset(work / "data", clips)
+        data = dataset(work / "data", clips, args.videos)
+        if cuda:  # nothing of the build is in this process; start the device peaks from here all the same
+            torch.cuda.reset_peak_memory_stats()
         seconds, peaks = stages(folder, data, target, args.device, args.proj_dim, args.tables)
-        decode = decode_comparison(CLIPS / NAMES[0], target)
+        title = (f"{args.variant} ({'full' if args.full else 'reduced'}), {clips} clips at "
+                 f"{target.frames}×{target.height}×{target.width} @ {target.fps} fps on {device_name}; "
+                 f"pipeline built or reused in {build_s:.0f} s")  # fmt: skip
+        per_clip = stage_table(title, seconds, peaks, clips)
+        figures = {
+            "variant": args.variant, "full": args.full, "tables": args.tables, "device": device_name,
+            "clips": clips, "format": [target.frames, target.height, target.width, target.fps],
+            "seconds": {k: round(v, 3) for k, v in seconds.items()}, "peaks": peaks,
+            "per_clip_s": round(per_clip, 3), "build_s": round(build_s, 1),
+        }  # fmt: skip
+        print(json.dumps(figures), flush=True)  # the stages' figures, kept if the CLI run is stopped
+        decode = decode_comparison(args.videos / NAMES[0], target)
+        what = "; ".join(f"{k}: {v['s']} s, peak {v['peak_mib']} MiB" for k, v in decode.items())
+        print(f"decoding {NAMES[0]} (1280×720, 300 frames) to this format: {what}", flush=True)
         torch.cuda.empty_cache() if cuda else None
         cli = cli_run(folder, data, target, args.device, args.proj_dim, args.tables, work / "store")
-    per_clip = (
-        sum(
-            v
-            for k, v in seconds.items()
-            if k in ("decode+flow", "text", "vae", "gradient+projection", "write")
-        )
-        / clips
-    )
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
-    print(f"{args.variant} ({'full' if args.full else 'reduced'}), {clips} clips at "
-          f"{target.frames}×{target.height}×{target.width} @ {target.fps} fps on {device_name}; built in {build_s:.0f} s")  # fmt: skip
-    print(f"| stage | seconds{' (per clip)' if clips > 1 else ''} | peak host GiB | peak device GiB |")
-    print("|---|---|---|---|")
-    for name in (
-        "load",
-        "fingerprint",
-        "tables",
-        "decode+flow",
-        "text",
-        "vae",
-        "gradient+projection",
-        "write",
-    ):
-        s = seconds[name]
-        each = f" ({s / clips:.2f})" if name in ("decode+flow", "vae", "gradient+projection") else ""
-        print(
-            f"| {name} | {s:.2f}{each} | {peaks[name]['host_gib']} | {peaks[name].get('device_gib', '–')} |"
-        )
-    print(f"| **per clip, all per-clip stages** | **{per_clip:.2f}** | | |")
-    print(
-        f"| `motive featurize` (subprocess) | {cli['wall_s']} total | {cli['host_gib']} | {cli['device_gib'] or '–'} |"
-    )
-    what = "; ".join(f"{k}: {v['s']} s, peak {v['peak_mib']} MiB" for k, v in decode.items())
-    print(f"decoding {NAMES[0]} (1280×720, 300 frames) to this format: {what}")
-    print(json.dumps({
-        "variant": args.variant, "full": args.full, "tables": args.tables, "device": device_name, "clips": clips,
-        "format": [target.frames, target.height, target.width, target.fps],
-        "seconds": {k: round(v, 3) for k, v in seconds.items()}, "peaks": peaks,
-        "per_clip_s": round(per_clip, 3), "cli": cli, "build_s": round(build_s, 1), "decode": decode,
-    }))  # fmt: skip
+    print(f"| `motive featurize` (subprocess) | {cli['wall_s']} total | {cli['host_gib']} | {cli['device_gib'] or '–'} |")  # fmt: skip
+    print(json.dumps({**figures, "cli": cli, "decode": decode}))
 
 
 if __name__ == "__main__":
