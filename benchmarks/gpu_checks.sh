@@ -18,7 +18,8 @@
 #   bash benchmarks/gpu_checks.sh                # on the device (the command gpu_prepare.sh prints)
 #   bash benchmarks/gpu_checks.sh --smoke        # the same steps at smoke size, on a CPU, in minutes
 #   GPU_STEPS="env ti2v5b" bash benchmarks/gpu_checks.sh     # a later command
-# GPU_BUDGET_S (default 480) is the global deadline in seconds; GPU_CARRY the carry folder.
+# GPU_BUDGET_S (default 480) is the global deadline in seconds, GPU_CAP_SCALE (default 1) multiplies
+# every step's cap (a slow CPU rehearsal), GPU_CARRY is the carry folder.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -36,12 +37,12 @@ export TMPDIR=$WORK/tmp MOTIVE_CACHE=$WORK/cache HF_HUB_OFFLINE=1 PYTHONUNBUFFER
 SUMMARY=$OUT/summary.md
 VIDEOS=$CARRY/clips
 [ -d "$VIDEOS" ] || VIDEOS=$ROOT/../shared/data/videos  # a CPU rehearsal without gpu_prepare.sh
-echo "# gpu_checks $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), smoke=$SMOKE, steps: $STEPS" >>"$SUMMARY"
+echo "# gpu_checks $(date -u +%FT%TZ), commit $(cat "$CARRY/commit.txt" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo '?'), smoke=$SMOKE, steps: $STEPS" >>"$SUMMARY"
 
 wanted() { [[ " $STEPS " == *" $1 "* ]]; }
 
 step() { # step NAME CAP CMD...: CMD under min(CAP, time to the deadline), logged; figures to summary.md
-  local name=$1 cap=$2 limit rc t0=$SECONDS
+  local name=$1 cap=$(($2 * ${GPU_CAP_SCALE:-1})) limit rc t0=$SECONDS
   shift 2
   limit=$((DEADLINE - SECONDS - 5))
   [ "$cap" -lt "$limit" ] && limit=$cap

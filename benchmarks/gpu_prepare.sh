@@ -6,6 +6,7 @@
 # and nothing can be fetched there. So gpu_carry/ (ignored by git) holds:
 #   wheels/  diffusers, av and importlib_metadata (diffusers needs it; the image has only zipp), for
 #            CPython 3.12 on x86-64, without their dependencies (the image has them);
+#   commit.txt  the commit the run measures;
 #   clips/   the two real clips benchmarks/real_path.py and finetune_scale.py use first (../shared does
 #            not travel with the working tree).
 # About 45 MB; the working tree that travels must stay under 64 MiB, which this script checks.
@@ -26,6 +27,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   -d "$CARRY/wheels" "${WHEELS[@]}" 2>&1 | grep -v 'is ignored' || true
 [ "$(ls "$CARRY"/wheels/*.whl | wc -l)" = "${#WHEELS[@]}" ] || { echo "a wheel is missing"; exit 1; }
 for clip in "${CLIPS[@]}"; do cp "$VIDEOS/$clip" "$CARRY/clips/"; done
+# the commit the run measures (the device gets the files, not the git history)
+(cd "$ROOT" && echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+uncommitted changes')") >"$CARRY/commit.txt"
 ls -l "$CARRY"/wheels "$CARRY"/clips
 # what travels: tracked files, untracked files git does not ignore, and the carried folder
 tree=$(cd "$ROOT" && { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 du -cb 2>/dev/null | awk '/total$/ {s += $1} END {print s}')

@@ -1,6 +1,7 @@
 """The benchmark scripts the attribution experiment's numbers come from still run (their smoke modes)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,21 @@ def test_base_model_smoke_where(tmp_path):
     (model,) = (v for k, v in rows.items() if k != "ideal_sigma1")
     assert set(model) == {"eval", "pool", "base", "text_probe"}
     assert 0.0 <= model["text_probe"]["motion"] <= 1.0 and "colour" in model["text_probe"]
+
+
+def test_gpu_checks_skips_the_steps_the_deadline_leaves_no_time_for(tmp_path):
+    """The device run's global deadline: with 20 s in all, no step starts (each needs 30 s), and the
+    summary says so for each, in order, without running Python."""
+    env = {**os.environ, "OUT": str(tmp_path), "GPU_BUDGET_S": "20", "GPU_STEPS": "wan21 tests finetune"}
+    out = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_checks.sh"), "--smoke"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    skipped = [line.split(":")[0] for line in summary.splitlines() if "skipped" in line]
+    assert skipped == ["## wan21", "## tests", "## finetune"], summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.md"]  # no step ran, no log
