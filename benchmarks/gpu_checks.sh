@@ -115,6 +115,10 @@ if wanted env; then
   [ $rc = 0 ] || { echo "environment check failed: see $OUT/env.log"; cat "$SUMMARY"; exit 1; }
 fi
 
+if [ $SMOKE = 0 ] && ! python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'; then
+  echo "no CUDA device: full size needs one (--smoke runs the same steps on a CPU)" | tee -a "$SUMMARY"
+  exit 1
+fi
 if [ $SMOKE = 1 ]; then
   SIZE=(--smoke)
 else
