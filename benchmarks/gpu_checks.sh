@@ -7,8 +7,9 @@
 #            81×480×832, every featurize stage, 2 real clips, then the `motive featurize` command
 #   tests    the gpu-marked tests (only the files that have them)
 #   finetune benchmarks/finetune_scale.py: full fine-tuning and LoRA r32, batch 1 (if time is left)
-# Later, separate commands (GPU_STEPS=...): ti2v5b (Wan2.2-TI2V-5B at 121×704×1280), a14b (one
-# Wan2.2-A14B expert), finetune alone.
+# Later, separate commands (GPU_STEPS=...): finetune alone, wan21host (wan21 with the projection tables
+# in pinned host memory, what a 24 GB card gets), ti2v5b (Wan2.2-TI2V-5B at 121×704×1280), a14b (one
+# Wan2.2-A14B expert).
 #
 # Each step's log goes to $OUT/<step>.log as it runs, and its figures (tables, JSON, test summary) are
 # appended to $OUT/summary.md as it ends, so a step stopped at its cap loses nothing of the earlier ones;
@@ -133,6 +134,7 @@ fi
 FT=(--full)
 [ $SMOKE = 1 ] && FT=(--smoke)
 wanted finetune && step finetune 300 python3 benchmarks/finetune_scale.py "${FT[@]}" --videos "$VIDEOS" --pipeline "$PIPE"
+wanted wan21host && step wan21host 270 python3 benchmarks/real_path.py "${SIZE[@]}" --tables host --videos "$VIDEOS" --pipeline "$PIPE" --work "$WORK"
 wanted ti2v5b && step ti2v5b 540 python3 benchmarks/real_path.py "${SIZE[@]}" --variant wan2.2-ti2v-5b --videos "$VIDEOS" --work "$WORK"
 wanted a14b && step a14b 540 python3 benchmarks/real_path.py "${SIZE[@]}" --variant wan2.2-t2v-a14b --videos "$VIDEOS" --work "$WORK"
 echo "== summary ($((SECONDS - DEADLINE + ${GPU_BUDGET_S:-480})) s in all), also in $SUMMARY:"

@@ -40,6 +40,7 @@ Then, with the device tool (one call; the script keeps to 8 minutes, its steps i
   run(command="bash benchmarks/gpu_checks.sh", carry=["gpu_carry"], timeout_s=600)
 Its figures come back in $OUT/summary.md, each step's log in $OUT/<step>.log. Later, separate calls:
   run(command="GPU_STEPS='env finetune' bash benchmarks/gpu_checks.sh", carry=["gpu_carry"], timeout_s=600)
+  run(command="GPU_STEPS='env wan21host' bash benchmarks/gpu_checks.sh", carry=["gpu_carry"], timeout_s=600)
   run(command="GPU_STEPS='env ti2v5b' GPU_BUDGET_S=560 bash benchmarks/gpu_checks.sh", carry=["gpu_carry"], timeout_s=600)
   run(command="GPU_STEPS='env a14b' GPU_BUDGET_S=560 bash benchmarks/gpu_checks.sh", carry=["gpu_carry"], timeout_s=600)
 EOF
