@@ -117,11 +117,12 @@ def _nbytes(folder) -> int:
 def test_on_cuda_the_text_encoder_leaves_the_device_after_encoding(real_shaped_dir, tmp_path):
     model = VideoModel.from_pretrained(real_shaped_dir)  # auto: CUDA
     assert model.device.type == "cuda" and model.text_dtype == torch.bfloat16
-    # warm-up: cuBLAS allocates its workspace (through torch's allocator, per handle and stream) at the
-    # first matrix product and keeps it; make it exist before the baseline, so it is not counted
+    # warm-up: cuBLAS and cuBLASLt allocate their workspaces (through torch's allocator, per handle and
+    # stream) at the first product and keep them; make them exist before the baseline, not count them
     for dtype in (torch.bfloat16, torch.float32):
         a = torch.ones(256, 256, device="cuda", dtype=dtype)
-        (a @ a).sum().item()
+        torch.nn.functional.linear(a, a, a[0]).sum().item()  # addmm with a bias: the cuBLASLt path
+        (a @ a).sum().item()  # mm: cuBLAS
     del a
     before = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
