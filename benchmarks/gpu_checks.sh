@@ -126,10 +126,10 @@ else
   SIZE=(--full --clips 2)
 fi
 PIPE=$WORK/wan21 # one build of Wan2.1-1.3B for real_path.py and finetune_scale.py
-wanted wan21 && step wan21 270 python3 benchmarks/real_path.py "${SIZE[@]}" --videos "$VIDEOS" --pipeline "$PIPE" --work "$WORK"
+wanted wan21 && step wan21 300 python3 benchmarks/real_path.py "${SIZE[@]}" --videos "$VIDEOS" --pipeline "$PIPE" --work "$WORK"
 if wanted tests; then
   mapfile -t FILES < <(grep -rl --include='test_*.py' 'mark.gpu' tests)
-  step tests 90 python3 -m pytest -m gpu -q -p no:cacheprovider --basetemp="$WORK/pytest" "${FILES[@]}"
+  step tests 75 python3 -m pytest -m gpu -q -p no:cacheprovider --basetemp="$WORK/pytest" "${FILES[@]}"
 fi
 FT=(--full)
 [ $SMOKE = 1 ] && FT=(--smoke)
