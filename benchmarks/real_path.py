@@ -235,16 +235,23 @@ def decode_comparison(path: Path, target) -> dict:
 
 
 def cli_run(folder: Path, data: Path, target, device: str, proj_dim: int, tables: str, out: Path) -> dict:
-    """The whole ``motive featurize`` in a subprocess: wall time and the peaks it logs."""
+    """The whole ``motive featurize`` in a subprocess: wall time and the peaks it logs (its log passed
+    on, indented, as it runs)."""
     cmd = [sys.executable, "-m", "motive", "featurize", "--model", str(folder), "--data", str(data),
            "--out", str(out), "--device", device, "--tables", tables, "--proj-dim", str(proj_dim), "--frames", str(target.frames),
            "--fps", str(target.fps), "--height", str(target.height), "--width", str(target.width), "-v"]  # fmt: skip
     start = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
+    log = []
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env()
+    ) as run:
+        for line in run.stdout:  # passed on as it comes: a run stopped mid-command shows how far it got
+            print(f"  featurize> {line}", end="", flush=True)
+            log.append(line)
     wall = time.perf_counter() - start
     if run.returncode:
-        sys.exit(f"motive featurize failed:\n{run.stderr[-3000:]}")
-    found = re.search(r"peak memory: host ([\d.]+) GiB(?:, device ([\d.]+) GiB)?", run.stderr)
+        sys.exit(f"motive featurize failed (exit {run.returncode}); its log is above")
+    found = re.search(r"peak memory: host ([\d.]+) GiB(?:, device ([\d.]+) GiB)?", "".join(log))
     return {
         "wall_s": round(wall, 1),
         "host_gib": float(found.group(1)) if found else None,
