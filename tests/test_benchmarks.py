@@ -65,3 +65,10 @@ def test_base_model_smoke_where(tmp_path):
     (model,) = (v for k, v in rows.items() if k != "ideal_sigma1")
     assert set(model) == {"eval", "pool", "base", "text_probe"}
     assert 0.0 <= model["text_probe"]["motion"] <= 1.0 and "colour" in model["text_probe"]
+
+
+def test_base_model_smoke_word_check(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--word-check", "RUN_BASE")
+    (row,) = json.loads((tmp_path / "word_check.json").read_text()).values()
+    assert row["condition"] == "none" and set(row["per_sigma"]) == {"1.0", "0.8", "0.6", "0.45", "0.3"}
+    assert isinstance(row["rule_met"], bool) and "rule met at σ = 1" in stdout
