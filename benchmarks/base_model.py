@@ -304,6 +304,8 @@ def train_jointly(model: VideoModel, data, config: TrainConfig, on_step) -> list
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         opt.step()
         losses.append(float(loss.detach()))
+        if (step + 1) % 100 == 0:
+            print(f"step {step + 1}: loss {np.mean(losses[-100:]):.4f}", flush=True)
         model.transformer.eval(), encoder.eval()
         on_step(step + 1)
     return losses
