@@ -103,3 +103,18 @@ def test_real_path_keeps_pythonpath_and_refuses_a_folder_built_otherwise(tmp_pat
     assert pipeline(tmp_path, "wan2.1-t2v-1.3b", False, 1, True, "cpu") == tmp_path  # reused, not rebuilt
     with pytest.raises(SystemExit, match="was built as"):
         pipeline(tmp_path, "wan2.1-t2v-1.3b", True, 1, False, "cuda")
+
+
+def test_base_model_smoke_word_check(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--word-check", "RUN_BASE")
+    (row,) = json.loads((tmp_path / "word_check.json").read_text()).values()
+    assert row["condition"] == "none" and set(row["per_sigma"]) == {"1.0", "0.8", "0.6", "0.45", "0.3"}
+    assert isinstance(row["rule_met"], bool) and "rule met at σ = 1" in stdout
+
+
+def test_base_model_smoke_joint_text(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--joint-text")
+    rows = [json.loads(line) for line in (tmp_path / "joint_text.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and "step 4: at σ = 1" in stdout
+    assert set(rows[0]["per_sigma"]) == {"1.0"} and len(rows[1]["per_sigma"]) == 5  # every σ at the end
+    assert (tmp_path / "step4" / "text_encoder").is_dir()  # the trained encoder is saved with the model

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from motive.loss import OBJECTIVES, per_sample_loss
-from motive.models.wan import VideoModel
+from motive.models.wan import CONDITIONS, VideoModel
 from motive.motion.mask import MaskConfig
 from motive.projection import Fastfood, StreamingProjector, l2_normalise
 
@@ -50,7 +50,7 @@ BATCH_BYTES = 2**29
 
 
 # Settings added after stores were first written, with the value a store written without them implies.
-LATER_SETTINGS = {"objective": "flow", "deflate_appearance": False}
+LATER_SETTINGS = {"objective": "flow", "deflate_appearance": False, "condition": "none"}
 
 
 @dataclass
@@ -77,6 +77,14 @@ class GradientConfig:
         metadata={
             "help": "remove from each feature its component along the gradient of the clip held still "
             "(first latent frame repeated, whole-frame weight)"
+        },
+    )
+    condition: str = field(
+        default="none",
+        metadata={
+            "help": "none (text-to-video) or first-frame (image-to-video, Wan2.2-TI2V: the clip's first "
+            "latent frame is given clean at timestep 0 and carries no loss or mask weight)",
+            "choices": CONDITIONS,
         },
     )
     frame_norm: bool = field(  # the 1/F frame-length correction (F = pixel frames of the clip)
@@ -106,6 +114,8 @@ class GradientConfig:
             raise ValueError("noise_draws must be ≥ 1")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -114,7 +124,13 @@ class GradientConfig:
 
     def for_model(self, model: VideoModel) -> GradientConfig:
         """These settings with the mask's latent strides filled in from ``model`` and ``auto``
-        precision resolved for its device (what a store records)."""
+        precision resolved for its device (what a store records). A first-frame condition needs a
+        model that takes one (``VideoModel.supports_first_frame``)."""
+        if self.condition == "first-frame" and not model.supports_first_frame():
+            raise ValueError(
+                f"{model.source or 'this model'} does not take a first frame (condition first-frame needs "
+                "Wan2.2-TI2V's per-token timesteps, or a demo model pretrained with --condition first-frame)"
+            )
         precision = resolve_precision(self.precision, model.device)
         mask = self.mask.for_model(model.scale_spatial, model.scale_temporal)
         return replace(self, mask=mask, precision=precision)
@@ -212,7 +228,9 @@ class GradientFeaturizer:
         dtype = PRECISIONS[self.config.precision]
         with torch.autocast(h.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             objective = self.config.objective
-            loss = per_sample_loss(self.model, h, text, sigma, eps[None], w, params, objective)[0].float()
+            loss = per_sample_loss(
+                self.model, h, text, sigma, eps[None], w, params, objective, self.config.condition
+            )[0].float()
         return loss / self.frames if self.config.frame_norm else loss
 
     def gradient(

@@ -44,3 +44,27 @@ def test_pretrain_writes_a_loadable_pipeline(mini_world, tmp_path):
     assert model.latents_std.flatten().tolist() != [1.0] * 16  # stats were fitted and saved
     saved = json.loads((out / "pretrain.json").read_text())
     assert saved["config"]["train"]["steps"] == 3
+
+
+def test_pretrain_a_word_first_frame_model(mini_world, tmp_path):
+    from motive.demo.pretrain import motion_word_sensitivity
+    from motive.models.tiny import TinyConfig
+    from motive.models.wan import VideoModel
+
+    out = tmp_path / "model"
+    cfg = PretrainConfig(
+        data=str(mini_world / "base"),
+        out=str(out),
+        tiny=TinyConfig(tokenizer="word", condition="first-frame"),
+        vae=VaeConfig(steps=2, batch_size=2),
+        train=TrainConfig(steps=2, batch_size=4, warmup=1),
+    )
+    summary = pretrain(cfg, eval_data=str(mini_world / "eval"), progress=False)
+    assert summary["motion_word_sensitivity"]["clips"] == 10
+    assert not (out / "samples").exists()  # generation from a first frame is not there yet
+    model = VideoModel.from_pretrained(out)
+    assert model.settings.condition == "first-frame" and model.settings.text_len == 32
+    eval_data = load_dataset(mini_world / "eval")
+    target = StandardiseTarget(fps=8, frames=17, height=64, width=64)
+    later = motion_word_sensitivity(model, eval_data, target, sigmas=(1.0,), per_motion=1, later_frames=True)
+    assert later == motion_word_sensitivity(model, eval_data, target, sigmas=(1.0,), per_motion=1)

@@ -22,8 +22,8 @@ from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.data.standardise import StandardiseTarget, read_standardised
 from motive.data.video import write_video
 from motive.demo.plots import line_plot, smooth
-from motive.demo.world import MOTIONS, caption_labels, make_prompt
-from motive.loss import masked_mean, velocity_error
+from motive.demo.world import MOTIONS, caption_labels, caption_texts, make_prompt
+from motive.loss import cell_error, masked_mean
 from motive.models.tiny import TinyConfig, build_tiny_model
 from motive.models.wan import VideoModel, frames_to_tensor
 from motive.motion.mask import MaskConfig, motion_mask
@@ -121,10 +121,13 @@ def motion_word_sensitivity(
     sigmas=(0.2, 0.4, 0.6, 0.8),
     seed: int = 0,
     per_motion: int = 10,
+    later_frames: bool = False,
 ) -> dict:
     """Does the model use the motion words? Loss on held-out clips (the first ``per_motion`` of each
     motion) with the true prompt vs the same prompt with each other motion's words, on a fixed grid
-    of (σ, ε) shared by all prompts.
+    of (σ, ε) shared by all prompts. The loss is the model's own (``ModelSettings.condition``: a
+    first-frame model's covers the frames after the given one); ``later_frames`` drops the first
+    latent frame from a text-to-video model's loss too, so the two compare on the same frames.
 
     Needs the motion world's label columns; returns an empty dict for other datasets.
     """
@@ -153,9 +156,12 @@ def motion_word_sensitivity(
             for sigma, eps in zip(sigmas, eps_grid):
                 hb, eb = h[i : i + 1].expand(k, *h.shape[1:]), eps[None].expand(k, *eps.shape)
                 sig = torch.full((k,), sigma)
-                err = velocity_error(model, hb, text, sig, eb)  # [k, f, h, w], one pass for both losses
+                # [k, f, h, w] ([k, f−1, h, w] for a first-frame model), one pass for both losses
+                err, w = cell_error(model, hb, text, sig, eb, masks[i : i + 1].expand(k, *masks.shape[1:]))
+                if later_frames and err.shape[1] == masks.shape[1]:
+                    err, w = err[:, 1:], w[:, 1:]
                 plain += masked_mean(err) / len(sigmas)
-                weighted += masked_mean(err, masks[i : i + 1]) / len(sigmas)
+                weighted += masked_mean(err, w) / len(sigmas)
             rows.append(
                 (
                     labels["motion"],
@@ -215,7 +221,8 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     frames = decode_all(dataset, target, progress)
     timings["decode_s"] = time.perf_counter() - t0
 
-    model = build_tiny_model(tiny, seed=config.seed)
+    words = caption_texts() + [c.prompt for c in dataset] if tiny.tokenizer == "word" else None
+    model = build_tiny_model(tiny, seed=config.seed, words=words)
     t = time.perf_counter()
     vae_losses = train_vae(model, frames, config.vae, config.seed, progress)
     timings["vae_s"] = time.perf_counter() - t
@@ -253,14 +260,15 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     prompts = sorted({c.prompt for c in dataset})[
         :: max(1, len({c.prompt for c in dataset}) // max(1, config.sample_prompts))
     ]
-    write_samples(
-        model,
-        prompts[: config.sample_prompts],
-        out / "samples",
-        config.sample_steps,
-        config.sample_guidance,
-        config.seed,
-    )
+    if tiny.condition == "none":  # generating from a first frame is not supported yet
+        write_samples(
+            model,
+            prompts[: config.sample_prompts],
+            out / "samples",
+            config.sample_steps,
+            config.sample_guidance,
+            config.seed,
+        )
     timings["samples_s"] = time.perf_counter() - t
 
     sensitivity = {}

@@ -100,6 +100,17 @@ def make_prompt(
     return text
 
 
+def caption_texts() -> list[str]:
+    """One caption per motion × direction × camera, with every colour, shape and background named
+    across them: every word a caption of this world can hold (the demo model's word vocabulary)."""
+    texts = [" ".join([*COLOURS, *SHAPES, *BACKGROUNDS])]
+    for motion in MOTIONS:
+        for direction in (STILL, "left", "right"):
+            for camera in (STILL, "camera_pan"):
+                texts.append(make_prompt("red", "ball", motion, "checkered", camera, direction))
+    return texts
+
+
 def caption_labels(labels: dict) -> dict[str, str]:
     """``make_prompt``'s arguments from a clip's labels (a metadata row's columns); worlds written
     before the ``direction`` column existed name no direction."""

@@ -37,6 +37,9 @@ NATIVE_FORMATS = {
     48: {"frames": 121, "fps": 24.0, "height": 704, "width": 1280},
 }
 FINGERPRINT_SAMPLES = 4096  # values read from each tensor for a model's fingerprint
+# What the model sees besides the text: nothing (text-to-video), or the clip's first frame, given as the
+# clean first latent frame with timestep 0 on its tokens (Wan2.2-TI2V's image-to-video mode).
+CONDITIONS = ("none", "first-frame")
 
 
 def default_device() -> str:
@@ -68,6 +71,7 @@ class ModelSettings:
     frames: int = 81
     fps: float = 16.0
     kind: str = "wan"  # "wan" for a user's checkpoint, "tiny" for the built-in demo model
+    condition: str = "none"  # what the model was trained with (CONDITIONS); the default of every loss
 
     @classmethod
     def native(cls, z_dim: int) -> ModelSettings:
@@ -472,21 +476,35 @@ class VideoModel:
             out.append(torch.cat([e, e.new_zeros(self.settings.text_len - e.shape[0], e.shape[1])]))
         return torch.stack(out).to(self.device, self.transformer.dtype)  # [B, L, D]
 
+    def supports_first_frame(self) -> bool:
+        """Whether the model takes a clean first frame (per-token timesteps): Wan2.2-TI2V's pipeline
+        (``expand_timesteps``) or a demo model trained with ``condition = "first-frame"``."""
+        return bool(self.pipe.config.get("expand_timesteps")) or self.settings.condition == "first-frame"
+
     def velocity(
         self,
         x: torch.Tensor,
         sigma: torch.Tensor,
         text: torch.Tensor,
         params: dict[str, torch.Tensor] | None = None,
+        condition: str = "none",
     ) -> torch.Tensor:
         """Predicted velocity (ε − h) at noisy latents x [B, C, f, h, w], noise level σ [B], text [B, L, D].
-        ``params`` replaces transformer parameters by name for this call (``torch.func`` transforms)."""
+        ``params`` replaces transformer parameters by name for this call (``torch.func`` transforms).
+        ``condition="first-frame"``: x's first latent frame is the clean conditioning frame, and its
+        tokens get timestep 0 (the others 1000·σ), as Wan2.2-TI2V's image-to-video mode."""
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
         dtype = self.transformer.dtype
         timestep = (sigma * 1000.0).to(dtype)  # Wan: timestep = 1000·σ  # [B]
-        if self.pipe.config.get("expand_timesteps"):  # Wan2.2-TI2V: one timestep per patch token
-            _, p_h, p_w = self.transformer.config.patch_size
-            tokens = x.shape[2] * (x.shape[3] // p_h) * (x.shape[4] // p_w)
-            timestep = timestep[:, None].expand(-1, tokens)  # [B, tokens]
+        if self.pipe.config.get("expand_timesteps") or condition == "first-frame":
+            p_t, p_h, p_w = self.transformer.config.patch_size  # one timestep per patch token
+            per_frame = (x.shape[3] // p_h) * (x.shape[4] // p_w)
+            timestep = timestep[:, None].repeat(1, x.shape[2] // p_t * per_frame)  # [B, tokens]
+            if condition == "first-frame":
+                if p_t != 1:
+                    raise ModelError("first-frame conditioning needs a temporal patch size of 1")
+                timestep[:, :per_frame] = 0.0  # the conditioning frame is clean
         kwargs = dict(
             hidden_states=x.to(dtype),
             timestep=timestep,
@@ -525,6 +543,10 @@ class VideoModel:
         is used with classifier-free guidance (``guidance`` > 1). With a list of seeds, one per prompt,
         each video's noise depends on its own seed only, not on what it was batched with."""
         s = self.settings
+        if s.condition == "first-frame":
+            raise ModelError(
+                "this model was trained on a given first frame; generating from one is not supported yet"
+            )
         if self.pipe.config.get("boundary_ratio") is not None and None in (
             self.pipe.transformer,
             self.pipe.transformer_2,

@@ -89,6 +89,13 @@ def compat_diffs(a: dict, b: dict) -> list[str]:
             ]
         if key == "gradient" and va is not None and vb is not None:  # stores older than some settings
             va, vb = [{**LATER_SETTINGS, **g} for g in (va, vb)]
+            # one line per differing setting (e.g. "gradient.condition: none != first-frame")
+            diffs += [
+                f"gradient.{k}: {va.get(k)} != {vb.get(k)}"
+                for k in sorted({*va, *vb})
+                if va.get(k) != vb.get(k)
+            ]
+            continue
         if va != vb:
             diffs.append(f"{key}: {va} != {vb}")
     return diffs
