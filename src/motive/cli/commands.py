@@ -52,7 +52,8 @@ def _load_model(path: str, device: str, sigma: float | None = None):
 
 
 def _torchrun_group(device: str) -> str:
-    """Under torchrun (WORLD_SIZE > 1), start the process group (NCCL on CUDA, gloo on the CPU) and
+    """Under torchrun (WORLD_SIZE > 1), start the process group (NCCL for CUDA tensors with gloo for CPU
+    ones on GPUs, gloo on the CPU: ``motive.parallel.group_backend``) and
     return this rank's device (``cuda:LOCAL_RANK``); else ``device`` as is. Warns once when several
     ranks share a CPU."""
     import torch
@@ -74,7 +75,9 @@ def _torchrun_group(device: str) -> str:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        from motive.parallel import group_backend
+
+        dist.init_process_group(group_backend(device))
     return device
 
 

@@ -126,6 +126,13 @@ class FeaturizeOptions:
     overwrite: bool = field(
         default=False, metadata={"help": "replace a store with other settings (or data) at --out"}
     )
+    wait_hours: float = field(
+        default=72.0,
+        metadata={
+            "help": "under torchrun, hours a rank that finished waits for the slowest one before giving up "
+            "(a resumed or uneven run can wait most of a run; NCCL's own 10-minute timeout is not used)"
+        },
+    )
     plugins: tuple[str, ...] = ()  # modules that register flow back-ends (imported by loader workers too)
 
 
@@ -176,7 +183,7 @@ def featurize(
             )
         if ranks.rank == 0:
             remove_store(out)
-        ranks.barrier()
+        ranks.barrier(options.wait_hours)
     if (out / META).is_file():
         return Store.open(out)  # finished, same settings and data
     model.text_cache = cache / "text" if options.use_cache else None
@@ -199,7 +206,7 @@ def featurize(
             vae_fp=vae_fp,
             plugins=options.plugins,
         )
-    ranks.barrier()
+    ranks.barrier(options.wait_hours)
     if (
         (ranks.rank == 0 or not ranks.group)
         and not (out / META).is_file()
@@ -213,7 +220,7 @@ def featurize(
     if model.device.type == "cuda":
         peak += f", device {torch.cuda.max_memory_allocated(model.device) / 2**30:.2f} GiB"
     logger.info("%s%s", peak, f" (rank {ranks.rank})" if ranks.world > 1 else "")
-    ranks.barrier()
+    ranks.barrier(options.wait_hours)
     if options.use_cache and ranks.rank == 0:
         files, size = cache_size(cache)
         logger.info("cache: %s holds %d file(s), %.1f MB (delete it freely)", cache, files, size / 1e6)
