@@ -135,7 +135,9 @@ def _two_ranks(tmp_path, name: str, late: float, wait: float, plain: bool = Fals
         p.join(timeout=120)
         if p.is_alive():
             p.kill()
-    return [open(f"{result}.{r}").read() if os.path.exists(f"{result}.{r}") else "no result" for r in range(2)]
+    return [
+        open(f"{result}.{r}").read() if os.path.exists(f"{result}.{r}") else "no result" for r in range(2)
+    ]
 
 
 def test_waiting_for_ranks_outlasts_the_group_timeout_and_names_a_missing_rank(tmp_path):
