@@ -24,7 +24,7 @@ from motive.files import write_text_atomic
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.inputs import ClipInputs, cache_file, cache_size, default_target, encode_prepared, prepare_clip
 from motive.log import logger, peak_host_gib, stage
-from motive.models.wan import VideoModel, model_fingerprint, vae_fingerprint
+from motive.models.wan import VideoModel, model_fingerprint, resolve_vae_tiling, vae_fingerprint
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig
 from motive.parallel import forkserver_context, worker_setup
@@ -99,12 +99,20 @@ class FeaturizeOptions:
         default=None,
         metadata={"help": "folder of the input and prompt-embedding cache (default: OUT/cache)"},
     )
-    checkpointing: bool = field(
-        default=True,
+    checkpointing: str = field(
+        default="auto",
         metadata={
-            "flag": "--no-checkpointing",
-            "help": "keep every block's activations for backward instead of recomputing them (faster, "
-            "far more memory; large models only: small ones take the vectorised path anyway)",
+            "help": "recompute each block's activations in backward instead of keeping them (slower, far "
+            "less memory; auto: when they would not fit the device's free memory, e.g. Wan2.1-1.3B on any GPU)",
+            "choices": ("auto", "on", "off"),
+        },
+    )
+    vae_tiling: str = field(
+        default="auto",
+        metadata={
+            "help": "VAE-encode in overlapping spatial tiles (less memory, latents differ slightly; auto: on "
+            "an accelerator whose free memory an untiled encode would not fit, e.g. a 24 GB card)",
+            "choices": ("auto", "on", "off"),
         },
     )
     keep_tables: bool = field(
@@ -161,6 +169,7 @@ def featurize(
     target = target or default_target(model)
     dataset = load_dataset(data)
     out = Path(out)
+    model.vae_tiled = resolve_vae_tiling(options.vae_tiling, model, target.height, target.width)
     with stage("fingerprinting the model"):
         model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
