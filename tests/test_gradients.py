@@ -253,3 +253,26 @@ def test_bf16_weights_give_fp32_features_close_to_bf16_autocast_ones(model_dir, 
         GradientFeaturizer(tiny_model, config, shape, frames=17)  # fp32 weights
     with pytest.raises(ValueError, match="precision fp32 needs fp32 weights"):
         GradientConfig(weights="bf16", precision="fp32")
+
+
+def test_checkpointing_auto_is_on_only_when_activations_would_not_fit(tiny_model, monkeypatch):
+    from types import SimpleNamespace
+
+    from diffusers import WanTransformer3DModel
+
+    import motive.gradients as gradients
+    from motive.models.shapes import VARIANTS
+
+    shape = (16, 5, 8, 8)  # the demo's 80-token clip: ~1 MB of activations
+    assert not GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).checkpointing
+    assert GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17, checkpointing="on").checkpointing
+    monkeypatch.setattr(gradients, "free_memory", lambda device: 10**6)  # a device with 1 MB free
+    assert GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).checkpointing
+    assert not GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17, checkpointing="off").checkpointing
+    with pytest.raises(ValueError, match="auto, on or off"):
+        gradients.use_checkpointing("sometimes", tiny_model, shape, "fp32")
+    with torch.device("meta"):  # Wan2.1-1.3B at its native 81×480×832 (latent 21×60×104), bf16
+        big = SimpleNamespace(transformer=WanTransformer3DModel(**VARIANTS["wan2.1-t2v-1.3b"]["transformer"]))
+    need = gradients.activation_bytes(big, (16, 21, 60, 104), "bf16")
+    assert need > gradients.ACTIVATION_SHARE * 141e9  # more than half of an H200: on for every GPU
+    assert gradients.activation_bytes(tiny_model, shape, "fp32") < 10 * 2**20
