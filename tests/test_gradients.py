@@ -265,10 +265,14 @@ def test_checkpointing_auto_is_on_only_when_activations_would_not_fit(tiny_model
 
     shape = (16, 5, 8, 8)  # the demo's 80-token clip: ~1 MB of activations
     assert not GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).checkpointing
-    assert GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17, checkpointing="on").checkpointing
+    assert GradientFeaturizer(
+        tiny_model, GradientConfig(), shape, frames=17, checkpointing="on"
+    ).checkpointing
     monkeypatch.setattr(gradients, "free_memory", lambda device: 10**6)  # a device with 1 MB free
     assert GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).checkpointing
-    assert not GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17, checkpointing="off").checkpointing
+    assert not GradientFeaturizer(
+        tiny_model, GradientConfig(), shape, frames=17, checkpointing="off"
+    ).checkpointing
     with pytest.raises(ValueError, match="auto, on or off"):
         gradients.use_checkpointing("sometimes", tiny_model, shape, "fp32")
     with torch.device("meta"):  # Wan2.1-1.3B at its native 81×480×832 (latent 21×60×104), bf16

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from motive.parallel import Processes
-from tests.audit import alive, survivors_of_kill
+from tests.audit import alive, run_ranks, survivors_of_kill
 
 
 def test_worker_processes_are_single_threaded_and_separate():
@@ -121,20 +121,8 @@ def _late_rank(rank: int, store: str, late: float, wait: float, plain: bool, res
 
 
 def _two_ranks(tmp_path, name: str, late: float, wait: float, plain: bool = False) -> list[str]:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
     result = str(tmp_path / name)
-    procs = [
-        ctx.Process(target=_late_rank, args=(r, str(tmp_path / f"{name}.store"), late, wait, plain, result))
-        for r in range(2)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-        if p.is_alive():
-            p.kill()
+    run_ranks(_late_rank, (str(tmp_path / f"{name}.store"), late, wait, plain, result), timeout=120)
     return [
         open(f"{result}.{r}").read() if os.path.exists(f"{result}.{r}") else "no result" for r in range(2)
     ]

@@ -95,17 +95,11 @@ def test_every_collective_of_a_two_rank_run_gets_a_tensor_on_the_training_device
     tensor a rank reduces — gradient buckets and the loss — is on the training device, one the group
     has a backend for, and both ranks log the same summed loss."""
     import json
-    import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")
+    from tests.audit import run_ranks
+
     result = str(tmp_path / "rank")
-    procs = [ctx.Process(target=_rank_training, args=(r, str(tmp_path / "store"), result)) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=300)
-        if p.is_alive():
-            p.kill()
+    run_ranks(_rank_training, (str(tmp_path / "store"), result))
     ranks = [json.load(open(f"{result}.{r}")) for r in range(2)]
     assert ranks[0]["losses"] == ranks[1]["losses"] and len(ranks[0]["losses"]) == 2
     for rank in ranks:
