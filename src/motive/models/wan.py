@@ -612,8 +612,9 @@ def vae_fingerprint(model: VideoModel) -> str:
 
 # Bytes the Wan VAE's encoder holds per pixel of a clip at its peak: it encodes causally, a few frames
 # at a time, so its activations scale with height × width, not frames. Measured on the CPU with the
-# released Wan2.1 VAE's shape, fp32 (BENCHMARKS.md "The Wan VAE tiled and untiled").
-VAE_BYTES_PER_PIXEL = 60_000
+# released Wan2.1 VAE's shape, fp32: 18,487 at 160×256 and 18,629 at 320×512 (BENCHMARKS.md "The Wan
+# VAE tiled and untiled"), so ~7.4 GB for a 480×832 clip; tiles of 256 pixels need less than half.
+VAE_BYTES_PER_PIXEL = 18_600
 
 
 def resolve_vae_tiling(mode: str, model: VideoModel, height: int, width: int) -> bool:
