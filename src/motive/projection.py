@@ -250,15 +250,17 @@ class Fastfood:
     def prepare_all(self, progress: bool = False, threads: int | None = None) -> None:
         """Generate every block's randomness now, so later calls exclude it; ``progress`` shows a bar.
         Blocks are independent (each from its own seed) and numpy's generators and torch's copies
-        release the GIL, so ``threads`` (default: every core this process may use) build them at once,
-        each writing its own rows: the same tables as one by one. Needs ``keep_tables``."""
+        release the GIL, so ``threads`` (default: the cores this process may use, shared among the
+        ranks torchrun started on this machine) build them at once, each writing its own rows: the
+        same tables as one by one. Needs ``keep_tables``."""
         from concurrent.futures import ThreadPoolExecutor
 
         from tqdm import tqdm
 
         if not self.keep_tables:
             raise ValueError("prepare_all() keeps the randomness; this projection has keep_tables=False")
-        threads = threads or len(os.sched_getaffinity(0))
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: ranks on this machine
+        threads = threads or max(1, len(os.sched_getaffinity(0)) // local_ranks)
         m, step = self.spec.num_blocks, self.chunk_blocks
         chunks = [list(range(j, min(j + step, m))) for j in range(0, m, step)]
         bar = tqdm(total=m, desc="projection tables", disable=not progress)
