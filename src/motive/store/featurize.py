@@ -110,7 +110,7 @@ class FeaturizeOptions:
     vae_tiling: str = field(
         default="auto",
         metadata={
-            "help": "VAE-encode in overlapping spatial tiles (less memory, latents differ slightly; auto: on "
+            "help": "VAE-encode in overlapping spatial tiles (less memory; the latents differ; auto: on "
             "an accelerator whose free memory an untiled encode would not fit, e.g. a 24 GB card)",
             "choices": ("auto", "on", "off"),
         },
