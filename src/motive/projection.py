@@ -197,9 +197,8 @@ class Fastfood:
         self.table_device = (
             torch.device(table_device) if table_device else default_table_device(self.device, full)
         )
-        if (
-            self.table_device.type == "cuda" and self.table_device.index is None
-        ):  # worker threads start on GPU 0
+        # an explicit GPU: the threads of prepare_all would otherwise start on GPU 0
+        if self.table_device.type == "cuda" and self.table_device.index is None:
             self.table_device = torch.device("cuda", torch.cuda.current_device())
         pin = self.table_device.type == "cpu" and self.device.type == "cuda"
         self.chunk_blocks = chunk_blocks or (CHUNK_BLOCKS if self.device.type == "cpu" else GPU_CHUNK_BLOCKS)
