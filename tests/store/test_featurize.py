@@ -125,7 +125,9 @@ def test_killing_featurize_leaves_no_worker_fork_server_or_tracker(model_dir, mi
 
 
 @pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")
-def test_bf16_weights_are_recorded_and_attribute_loads_the_model_the_same_way(model_dir, mini_world, tmp_path):
+def test_bf16_weights_are_recorded_and_attribute_loads_the_model_the_same_way(
+    model_dir, mini_world, tmp_path
+):
     from motive.store import Store
     from tests.store.helpers import attribute_cli, cli
 
