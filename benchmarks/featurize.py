@@ -8,6 +8,9 @@ For each model size (the tiny Wan config scaled up; random init), on one clip's 
   gradient projected by streaming Fastfood inside the backward hooks (D' = 512) and freed; the
   projection's randomness kept between clips (5 bytes per parameter, the default);
 - ``regen``: the same with the randomness regenerated per block (``keep_tables=False``; memory flat);
+- ``ckpt``: ``feature`` with gradient checkpointing on (every block's forward recomputed in backward);
+  ``feature`` itself uses the default ``auto``, whose choice the ``auto ckpt`` column shows (off
+  whenever the activations fit the machine's free memory, as at these sizes);
 - ``store``: wall time per clip of ``motive.store.featurize`` over a 16-clip dataset with cached
   inputs (journal, text encoding and bookkeeping included; tiny and 10M only).
 ``overhead_ratio`` = feature ÷ bare (median of repeats; the JSON's top-level figure is the worst
@@ -15,7 +18,8 @@ case); ``store_overhead_ratio`` = store ÷ bare.
 Peak memory runs in separate subprocesses (ru_maxrss above the loaded-model baseline), with the
 projection's own bytes (its randomness — kept, or the most generated for one call — plus parked
 blocks) as a share of the featurize peak, for both ways of handling the randomness.
-Runs with no arguments; prints a table and, as its last line, one JSON object of the figures.
+Runs with no arguments (``--only 33x256x256``: just the cases of that clip, timings only); prints a
+table and, as its last line, one JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def _setup(size: str, clip: str = "17x64x64", keep_tables: bool = True):
     model = build_tiny_model(TinyConfig(**SIZES[size]), seed=0)
     frames, height, width = CLIPS[clip]
     shape = model.latent_shape(frames, height, width)
-    feat = GradientFeaturizer(model, GradientConfig().for_model(model), shape, frames, keep_tables)
+    feat = GradientFeaturizer(model, GradientConfig().for_model(model), shape, frames, keep_tables, "auto")
     h = torch.randn(1, *shape)  # [1, C, f, h, w]
     w = torch.rand(1, *shape[1:])  # [1, f, h, w]
     text = model.encode_text(["a red ball bouncing on a checkered floor"])
@@ -97,15 +101,16 @@ def _timing(size: str, clip: str) -> dict:
 
     model, feat, inputs = _setup(size, clip)
     regen = GradientFeaturizer(model, feat.config, feat.latent_shape, feat.frames, keep_tables=False)
-    feat.feature(*inputs)  # warm up (and build the projection's randomness)
-    regen.feature(*inputs)
-    _bare(feat, inputs)
-    times: dict[str, list[float]] = {"bare": [], "feature": [], "regen": []}
+    ckpt = GradientFeaturizer(model, feat.config, feat.latent_shape, feat.frames, checkpointing="on")
     runs = {
         "bare": lambda: _bare(feat, inputs),
         "feature": lambda: feat.feature(*inputs),
         "regen": lambda: regen.feature(*inputs),
+        "ckpt": lambda: ckpt.feature(*inputs),
     }
+    for run in runs.values():  # warm up (and build the projection's randomness)
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(REPEATS):  # interleaved, so load changes hit all alike
         for name, run in runs.items():
             t = time.perf_counter()
@@ -115,6 +120,7 @@ def _timing(size: str, clip: str) -> dict:
         "params": model.num_parameters(),
         "tokens": int(inputs[0][0, 0].numel() // math.prod(model.transformer.config.patch_size)),
         **{f"{name}_s": statistics.median(v) for name, v in times.items()},
+        "auto_checkpointing": feat.checkpointing,
     }
     if (size, clip) in STORE_CASES:
         out["store_s_per_clip"] = _store_per_clip(model)
@@ -147,15 +153,19 @@ def _sub(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> dict:
+def main(only: str | None = None) -> dict:
+    """``only``: run just the cases whose clip is this (e.g. ``33x256x256``), timings only."""
     rows = {}
     for size, clip in CASES:
+        if only and clip != only:
+            continue
         r = _sub("--timing", size, clip)
         r["overhead_ratio"] = r["feature_s"] / r["bare_s"]
         r["regen_overhead_ratio"] = r["regen_s"] / r["bare_s"]
+        r["ckpt_overhead_ratio"] = r["ckpt_s"] / r["bare_s"]
         if "store_s_per_clip" in r:
             r["store_overhead_ratio"] = r["store_s_per_clip"] / r["bare_s"]
-        if clip == "17x64x64":
+        if clip == "17x64x64" and not only:
             r["bare_peak_extra_mb"] = _sub("--memory", size, "bare")["peak_extra_mb"]
             for kind in ("feature", "regen"):
                 m = _sub("--memory", size, kind)
@@ -167,6 +177,7 @@ def main() -> dict:
         rows[f"{size}@{clip}"] = r
     print(
         f"{'case':>16} {'params':>12} {'tokens':>6} {'bare s':>7} {'feat s':>7} {'ratio':>6} {'regen':>6}"
+        f" {'ckpt':>6} {'auto ckpt':>9}"
         f" {'store':>6} {'bare MB':>8} {'feat MB':>8} {'proj MB':>8} {'share':>6}"
         f" {'regen MB':>9} {'proj MB':>8} {'share':>6}"
     )
@@ -184,14 +195,17 @@ def main() -> dict:
         )
         print(
             f"{name:>16} {r['params']:>12,} {r['tokens']:>6} {r['bare_s']:>7.3f} {r['feature_s']:>7.3f}"
-            f" {r['overhead_ratio']:>6.2f} {r['regen_overhead_ratio']:>6.2f} {store:>6}{mem}"
+            f" {r['overhead_ratio']:>6.2f} {r['regen_overhead_ratio']:>6.2f} {r['ckpt_overhead_ratio']:>6.2f}"
+            f" {'on' if r['auto_checkpointing'] else 'off':>9} {store:>6}{mem}"
         )
     return {
         "cases": rows,
         "overhead_ratio": max(r["overhead_ratio"] for r in rows.values()),  # the worst case
         "overhead_ratio_by_case": {k: r["overhead_ratio"] for k, r in rows.items()},
+        "ckpt_overhead_ratio_by_case": {k: r["ckpt_overhead_ratio"] for k, r in rows.items()},
+        "auto_checkpointing_by_case": {k: r["auto_checkpointing"] for k, r in rows.items()},
         "store_overhead_ratio": max(
-            r["store_overhead_ratio"] for r in rows.values() if "store_overhead_ratio" in r
+            (r["store_overhead_ratio"] for r in rows.values() if "store_overhead_ratio" in r), default=None
         ),
         "regen_overhead_ratio_by_case": {k: r["regen_overhead_ratio"] for k, r in rows.items()},
         "projection_share": {
@@ -209,4 +223,5 @@ if __name__ == "__main__":
     elif len(sys.argv) == 4 and sys.argv[1] == "--memory":
         print(json.dumps(_memory_case(sys.argv[2], sys.argv[3])))
     else:
-        print(json.dumps(main()))
+        only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+        print(json.dumps(main(only)))

@@ -79,3 +79,18 @@ def survivors_of_kill(proc, pids, seconds: float = 15) -> list[int]:
     for p in left:
         os.kill(p, signal.SIGKILL)
     return left
+
+
+def run_ranks(target, args: tuple, world: int = 2, timeout: float = 300) -> None:
+    """``target(rank, *args)`` in ``world`` fresh (spawned) processes at once, as ranks of a process
+    group; waits up to ``timeout`` s for each and kills any still running."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=(r, *args)) for r in range(world)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=timeout)
+        if p.is_alive():
+            p.kill()

@@ -244,3 +244,58 @@ def test_appearance_deflation_removes_the_held_still_direction(tiny_model):
     batched, _ = feat.features(torch.cat([h, h]), torch.cat([text, text]), torch.cat([w, w]))
     torch.testing.assert_close(batched[0], v, rtol=1e-4, atol=1e-5)
     GradientFeaturizer(tiny_model, GradientConfig(), (16, 5, 8, 8), frames=17)  # restore requires_grad
+
+
+@pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")
+def test_bf16_weights_give_fp32_features_close_to_bf16_autocast_ones(model_dir, tiny_model):
+    """bf16 weights (half the transformer's memory) compute in bf16 and project fp32 gradients: the
+    features point where bf16 autocast over fp32 weights points (the suite's bound for bf16 on this
+    untrained model; benchmarks/featurize_weights.py measures the agreement at a larger size)."""
+    from motive.models.wan import VideoModel
+
+    half = VideoModel.from_pretrained(model_dir, transformer_dtype=torch.bfloat16)
+    assert half.transformer.dtype == torch.bfloat16 and half.vae.dtype == torch.float32
+    h, text, w = _inputs(tiny_model, 3)
+    shape = (16, 5, 8, 8)
+    config = GradientConfig(weights="bf16")
+    assert config.for_model(half).precision == "bf16"
+    featurizer = GradientFeaturizer(half, config, shape, frames=17)
+    v, norm = featurizer.feature(h, half.encode_text(["a red ball bouncing on a checkered floor"]), w)
+    assert v.dtype == torch.float32 and float(v @ v) == pytest.approx(1.0, abs=1e-5) and norm > 0
+    batched, _ = featurizer.features(h, text.to(torch.bfloat16), w)  # the vectorised path: the same
+    assert float(batched[0] @ v) > 0.99
+    autocast, _ = GradientFeaturizer(tiny_model, GradientConfig(precision="bf16"), shape, frames=17).feature(
+        h, text, w
+    )
+    assert 0.5 < float(v @ autocast) < 1.0
+    with pytest.raises(ValueError, match="load it with transformer_dtype"):
+        GradientFeaturizer(tiny_model, config, shape, frames=17)  # fp32 weights
+    with pytest.raises(ValueError, match="precision fp32 needs fp32 weights"):
+        GradientConfig(weights="bf16", precision="fp32")
+
+
+def test_checkpointing_auto_is_on_only_when_activations_would_not_fit(tiny_model, monkeypatch):
+    from types import SimpleNamespace
+
+    from diffusers import WanTransformer3DModel
+
+    import motive.gradients as gradients
+    from motive.models.shapes import VARIANTS
+
+    shape = (16, 5, 8, 8)  # the demo's 80-token clip: ~1 MB of activations
+    assert not GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).checkpointing
+    assert GradientFeaturizer(
+        tiny_model, GradientConfig(), shape, frames=17, checkpointing="on"
+    ).checkpointing
+    monkeypatch.setattr(gradients, "free_memory", lambda device: 10**6)  # a device with 1 MB free
+    assert GradientFeaturizer(tiny_model, GradientConfig(), shape, frames=17).checkpointing
+    assert not GradientFeaturizer(
+        tiny_model, GradientConfig(), shape, frames=17, checkpointing="off"
+    ).checkpointing
+    with pytest.raises(ValueError, match="auto, on or off"):
+        gradients.use_checkpointing("sometimes", tiny_model, shape, "fp32")
+    with torch.device("meta"):  # Wan2.1-1.3B at its native 81×480×832 (latent 21×60×104), bf16
+        big = SimpleNamespace(transformer=WanTransformer3DModel(**VARIANTS["wan2.1-t2v-1.3b"]["transformer"]))
+    need = gradients.activation_bytes(big, (16, 21, 60, 104), "bf16")
+    assert need > gradients.ACTIVATION_SHARE * 141e9  # more than half of an H200: on for every GPU
+    assert gradients.activation_bytes(tiny_model, shape, "fp32") < 10 * 2**20

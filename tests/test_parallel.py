@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from motive.parallel import Processes
-from tests.audit import alive, survivors_of_kill
+from tests.audit import alive, run_ranks, survivors_of_kill
 
 
 def test_worker_processes_are_single_threaded_and_separate():
@@ -48,3 +48,92 @@ def test_workers_and_fork_server_end_when_the_main_process_is_killed(tmp_path):
     assert len(pids) >= 3 and all(alive(p) for p in pids)
     left = survivors_of_kill(main, pids, seconds=10)
     assert not left, f"still running after the main process was killed: {left}"
+
+
+def _group(backend: str, store: str, rank: int = 0, world: int = 1, seconds: float = 300) -> None:
+    import datetime
+
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        backend, store=dist.FileStore(store, world), rank=rank, world_size=world,
+        timeout=datetime.timedelta(seconds=seconds),
+    )  # fmt: skip
+
+
+def test_a_cpu_tensor_in_a_group_without_a_cpu_backend_is_refused_with_its_device(tmp_path):
+    """A gloo group registered for CUDA tensors only stands in for an NCCL-only group on the CPU: a CPU
+    tensor there has no backend (NCCL's failure at a multi-rank fine-tune's first step). On GPUs the
+    group has gloo beside NCCL, and ``all_reduce`` names the device of a tensor no backend takes."""
+    import torch.distributed as dist
+
+    from motive.parallel import all_reduce, backend_devices, group_backend
+
+    assert group_backend("cuda:1") == "cpu:gloo,cuda:nccl" and group_backend("cpu") == "gloo"
+    _group("cuda:gloo", str(tmp_path / "store"))
+    try:
+        assert backend_devices() == {"cuda"}
+        with pytest.raises(RuntimeError, match="No backend type associated with device type cpu"):
+            dist.all_reduce(torch.ones(1))  # what the old CPU loss scalar met under NCCL
+        with pytest.raises(ValueError, match="a cpu tensor in a collective of a group with backends for"):
+            all_reduce(torch.ones(1))
+    finally:
+        dist.destroy_process_group()
+    _group("cpu:gloo,cuda:gloo", str(tmp_path / "store2"))  # the mixed layout, as on GPUs
+    try:
+        assert backend_devices() == {"cpu", "cuda"}
+        t = torch.ones(2)
+        all_reduce(t)
+        assert t.tolist() == [1.0, 1.0]
+    finally:
+        dist.destroy_process_group()
+
+
+def _late_rank(rank: int, store: str, late: float, wait: float, plain: bool, result: str) -> None:
+    """Rank ``rank`` of 2 in a gloo group whose own timeout is 2 s; after a first wait together, rank 1
+    comes ``late`` s late to a wait of ``wait`` s (``plain``: the group's own barrier instead). Writes
+    'ok' or the error."""
+    import datetime
+    import time
+
+    import torch.distributed as dist
+
+    from motive.parallel import wait_for_ranks
+
+    _group("gloo", store, rank, 2, seconds=2)
+    try:
+        if plain:
+            dist.barrier()  # both ranks up (processes start seconds apart)
+        else:
+            wait_for_ranks(datetime.timedelta(seconds=60))  # both ranks up; the first wait makes its group
+        if rank == 1:
+            time.sleep(late)
+        if plain:
+            dist.barrier()
+        else:
+            wait_for_ranks(datetime.timedelta(seconds=wait))
+        outcome = "ok"
+    except Exception as exc:  # reported to the test
+        outcome = f"{type(exc).__name__}: {exc}"
+    with open(f"{result}.{rank}", "w") as fh:
+        fh.write(outcome)
+    os._exit(0)  # a rank whose peer timed out must not wait on the group at exit
+
+
+def _two_ranks(tmp_path, name: str, late: float, wait: float, plain: bool = False) -> list[str]:
+    result = str(tmp_path / name)
+    run_ranks(_late_rank, (str(tmp_path / f"{name}.store"), late, wait, plain, result), timeout=120)
+    return [
+        open(f"{result}.{r}").read() if os.path.exists(f"{result}.{r}") else "no result" for r in range(2)
+    ]
+
+
+def test_waiting_for_ranks_outlasts_the_group_timeout_and_names_a_missing_rank(tmp_path):
+    """A featurize rank that finished waits for a slower one far longer than the group's own timeout
+    (NCCL: 10 minutes; here 2 s, rank 1 coming 5 s late): the group's barrier gives up, the wait does
+    not; a rank that never comes within the wait's own timeout is named."""
+    plain = _two_ranks(tmp_path, "plain", late=5, wait=0, plain=True)
+    assert plain[0] != "ok", plain  # the group's own 2 s timeout
+    assert _two_ranks(tmp_path, "wait", late=5, wait=60) == ["ok", "ok"]
+    missing = _two_ranks(tmp_path, "missing", late=8, wait=2)
+    assert missing[0].startswith("TimeoutError: not every rank") and "Ranks 1 failed" in missing[0], missing

@@ -184,7 +184,8 @@ def test_tables_in_pinned_host_memory_project_the_same_on_cuda():
     x = torch.randn(2, 300_000, device="cuda")
     on_device = Fastfood(300_000, 64, seed=2, max_block=2**12, device="cuda")
     on_host = Fastfood(300_000, 64, seed=2, max_block=2**12, device="cuda", table_device="cpu")
-    assert on_host._signs.is_pinned() and on_device._signs.is_cuda
+    assert on_host._signs.is_pinned() and on_host._rows.is_pinned() and on_device._signs.is_cuda
+    assert on_host._buffer.numel() < on_host.nbytes + 5 * 64  # one buffer of the tables' size, not rounded up
     on_host.prepare_all()
     torch.testing.assert_close(on_host(x), on_device(x), rtol=0, atol=0)
 
@@ -197,3 +198,41 @@ def test_default_table_device_is_the_projection_device_off_cuda():
     assert f.table_device == torch.device("cpu")
     f.prepare_all(progress=False)
     assert f._ready.all()
+
+
+def test_tables_built_by_threads_are_the_tables_built_one_by_one():
+    lazy = Fastfood(300_000, 64, seed=4, max_block=2**12)
+    x = torch.randn(1, 300_000)
+    lazy(x)  # fills every block, one after another
+    for threads in (1, 3):
+        eager = Fastfood(300_000, 64, seed=4, max_block=2**12, chunk_blocks=5)
+        eager.prepare_all(threads=threads)
+        assert eager._ready.all()
+        assert torch.equal(eager._buffer, lazy._buffer)  # every table, bit for bit
+
+
+def test_tables_share_one_buffer_of_their_exact_size():
+    """One allocation (aligned views, no gaps beyond alignment, no overlap): a pinned buffer is not
+    rounded up per table, and each view reads back what was written to it."""
+    from motive.projection import TABLE_ALIGN, table_buffer
+
+    layout = [
+        (torch.int8, 100),
+        (torch.int16, 100),
+        (torch.float16, 100),
+        (torch.float32, 7),
+        (torch.int64, 7),
+    ]
+    buffer, views = table_buffer(3, layout, torch.device("cpu"))
+    sizes = [3 * w * dt.itemsize for dt, w in layout]
+    assert sum(sizes) <= buffer.numel() < sum(sizes) + len(layout) * TABLE_ALIGN
+    starts = [v.data_ptr() - buffer.data_ptr() for v in views]
+    assert all(s % TABLE_ALIGN == 0 for s in starts)
+    assert all(a + n <= b for a, n, b in zip(starts, sizes, starts[1:]))
+    for k, (v, (dt, w)) in enumerate(zip(views, layout)):
+        assert v.shape == (3, w) and v.dtype == dt and v.is_contiguous()
+        v.copy_(torch.full((3, w), k + 1, dtype=dt))
+    for k, v in enumerate(views):
+        assert (v == k + 1).all(), k
+    f = Fastfood(10_000, 16, seed=1, max_block=2**10)
+    assert f._buffer.numel() < f.nbytes + 5 * TABLE_ALIGN and f._signs.data_ptr() == f._buffer.data_ptr()

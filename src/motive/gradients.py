@@ -18,9 +18,12 @@ gradients of a whole batch of clips × noise draws in one vectorised pass (``tor
 ``grad``) and projects them together — the same numbers, faster on small models, where per-call
 overhead rather than arithmetic dominates (BENCHMARKS.md "Vectorised vs streaming featurize").
 ``precision = "bf16"`` runs forward/backward under bf16 autocast (the paper's setting; the default on
-CUDA) with the weights kept in fp32; projection always accumulates in fp32. The streaming path
-recomputes each transformer block's activations in backward (gradient checkpointing) unless told not
-to: the same gradients, with activation memory of one block instead of all of them.
+CUDA) with the weights kept in fp32; projection always accumulates in fp32. ``weights = "bf16"``
+holds the transformer in bf16 instead (half its memory; what a 14B expert needs to leave room for
+activations): forward and backward run in bf16 and each gradient is cast to fp32 as its hook takes it. The streaming path
+can recompute each transformer block's activations in backward (gradient checkpointing) when told
+to: the same gradients, with activation memory of one block instead of all of them. By default
+(``auto``) only when the activations would not fit: recomputing costs time (``use_checkpointing``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,50 @@ from motive.projection import Fastfood, StreamingProjector, l2_normalise
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # "auto": bf16 on CUDA, else fp32
 
 
+# Activation bytes a Wan block keeps for backward, per token and element of width: fitted on the CPU
+# (10M-parameter Wan config, 2,304 tokens, fp32: 709 MB measured above the gradients, 737 estimated);
+# the projections, modulated norms, RoPE'd q/k and fp32 norm upcasts add up to ~24 × dim + 4 × ffn.
+ACTIVATIONS_PER_DIM, ACTIVATIONS_PER_FFN = 24, 4
+ACTIVATION_SHARE = 0.5  # checkpoint (``auto``) when activations would take over this share of free memory
+
+
+def activation_bytes(model: VideoModel, latent_shape: tuple[int, ...], precision: str) -> int:
+    """Bytes of activations one clip's forward keeps for backward without checkpointing: layers ×
+    tokens × (``ACTIVATIONS_PER_DIM`` · width + ``ACTIVATIONS_PER_FFN`` · FFN width) elements of 4
+    bytes (2 under bf16). Wan2.1-1.3B at 81×480×832 (32,760 tokens) in bf16: ~143 GB, so every GPU
+    checkpoints; the demo model's 80-token clips: ~1 MB."""
+    cfg = model.transformer.config
+    _, p_h, p_w = cfg.patch_size
+    tokens = latent_shape[1] * (latent_shape[2] // p_h) * (latent_shape[3] // p_w)
+    width = cfg.num_attention_heads * cfg.attention_head_dim
+    per_token = ACTIVATIONS_PER_DIM * width + ACTIVATIONS_PER_FFN * cfg.ffn_dim
+    return cfg.num_layers * tokens * per_token * (2 if precision == "bf16" else 4)
+
+
+def free_memory(device: torch.device) -> int:
+    """Free bytes on ``device``: the accelerator's free memory, or the host's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    with open("/proc/meminfo") as fh:
+        info = dict(line.split(":", 1) for line in fh)
+    return int(info["MemAvailable"].split()[0]) * 1024
+
+
+def use_checkpointing(
+    mode: str | bool, model: VideoModel, latent_shape: tuple[int, ...], precision: str
+) -> bool:
+    """Gradient checkpointing on the streaming path: ``on``/``off`` (or a bool) as said; ``auto``
+    when the activations (``activation_bytes``) would take over ``ACTIVATION_SHARE`` of the device's
+    free memory. Recomputing every block's forward costs ~30% of a forward + backward (BENCHMARKS.md
+    "Featurize overhead and memory by model size"), so it is worth it only where memory demands it:
+    on for Wan2.1-1.3B on any GPU, off for the demo model and small CPU shapes."""
+    if mode not in (True, False, "auto", "on", "off"):
+        raise ValueError(f"checkpointing must be auto, on or off, got {mode!r}")
+    if mode != "auto":
+        return mode in (True, "on")
+    return activation_bytes(model, latent_shape, precision) > ACTIVATION_SHARE * free_memory(model.device)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` → bf16 on CUDA, fp32 elsewhere."""
     return ("bf16" if device.type == "cuda" else "fp32") if precision == "auto" else precision
@@ -50,7 +97,8 @@ BATCH_BYTES = 2**29
 
 
 # Settings added after stores were first written, with the value a store written without them implies.
-LATER_SETTINGS = {"objective": "flow", "deflate_appearance": False, "condition": "none"}
+LATER_SETTINGS = {"objective": "flow", "deflate_appearance": False, "condition": "none", "weights": "fp32"}
+WEIGHTS = {"fp32": torch.float32, "bf16": torch.bfloat16}  # the transformer's weights while featurizing
 
 
 @dataclass
@@ -105,11 +153,23 @@ class GradientConfig:
             "choices": ("auto", *PRECISIONS),
         },
     )
+    weights: str = field(  # bf16: forward/backward in bf16; gradients projected in fp32 all the same
+        default="fp32",
+        metadata={
+            "help": "the transformer's weights while featurizing: bf16 halves their memory (a Wan2.2-A14B "
+            "expert: 26 GiB instead of 52) and implies bf16 precision",
+            "choices": tuple(WEIGHTS),
+        },
+    )
     mask: MaskConfig = field(default_factory=MaskConfig, metadata={"nested": ""})
 
     def __post_init__(self) -> None:
         if self.precision not in ("auto", *PRECISIONS):
             raise ValueError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {sorted(WEIGHTS)}, got {self.weights!r}")
+        if self.weights == "bf16" and self.precision == "fp32":
+            raise ValueError("bf16 weights compute in bf16: precision fp32 needs fp32 weights")
         if self.noise_draws < 1:
             raise ValueError("noise_draws must be ≥ 1")
         if self.objective not in OBJECTIVES:
@@ -124,14 +184,14 @@ class GradientConfig:
 
     def for_model(self, model: VideoModel) -> GradientConfig:
         """These settings with the mask's latent strides filled in from ``model`` and ``auto``
-        precision resolved for its device (what a store records). A first-frame condition needs a
-        model that takes one (``VideoModel.supports_first_frame``)."""
+        precision resolved for its device, bf16 with bf16 weights (what a store records). A
+        first-frame condition needs a model that takes one (``VideoModel.supports_first_frame``)."""
         if self.condition == "first-frame" and not model.supports_first_frame():
             raise ValueError(
                 f"{model.source or 'this model'} does not take a first frame (condition first-frame needs "
                 "Wan2.2-TI2V's per-token timesteps, or a demo model pretrained with --condition first-frame)"
             )
-        precision = resolve_precision(self.precision, model.device)
+        precision = "bf16" if self.weights == "bf16" else resolve_precision(self.precision, model.device)
         mask = self.mask.for_model(model.scale_spatial, model.scale_temporal)
         return replace(self, mask=mask, precision=precision)
 
@@ -180,19 +240,27 @@ class GradientFeaturizer:
         latent_shape: tuple[int, int, int, int],
         frames: int,
         keep_tables: bool = True,
-        checkpointing: bool = True,
+        checkpointing: str | bool = "auto",
         table_device: str | None = None,
     ):
         """``keep_tables=False`` regenerates the projection's randomness per block instead of keeping
         5 bytes per parameter (same features; memory flat in model size, slower on CPU).
-        ``checkpointing``: recompute activations in backward on the streaming path (same features).
+        ``checkpointing``: recompute activations in backward on the streaming path (same features):
+        auto, on or off (``use_checkpointing``).
         ``table_device``: where kept tables live (default: the model's device unless they would take
         more than a quarter of its free memory, see ``motive.projection.DEVICE_TABLE_SHARE``)."""
         self.model = model
         self.config = config = config.for_model(model)
-        self.checkpointing = checkpointing and model.transformer._supports_gradient_checkpointing
+        if model.transformer.dtype != WEIGHTS[config.weights]:
+            raise ValueError(
+                f"these features take {config.weights} transformer weights; the model's are "
+                f"{model.transformer.dtype} (load it with transformer_dtype={WEIGHTS[config.weights]})"
+            )
         self.frames = frames
         self.latent_shape = tuple(latent_shape)
+        self.checkpointing = model.transformer._supports_gradient_checkpointing and use_checkpointing(
+            checkpointing, model, self.latent_shape, config.precision
+        )
         self.params = model.named_parameters(config.params)
         self.dim = sum(p.numel() for _, p in self.params)
         self.noise = [

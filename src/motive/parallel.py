@@ -1,10 +1,19 @@
-"""Worker processes: a safe way to start them, and independent jobs in single-threaded workers.
+"""Worker processes (a safe way to start them, independent jobs in single-threaded workers) and the
+torchrun process group's collectives.
 
 A fine-tune of the demo's tiny model runs batches of 8 short clips: ops too small for torch's
 intra-op threads to pay on a few cores, so the demo runs its fine-tunes and evaluations as jobs of
 ``Processes``, one single-threaded worker per core (BENCHMARKS.md "The demo's fine-tunes in worker
 processes" measures the gain). Featurizing is not split this way: its vectorised gradient batches
 already use every thread.
+
+Under torchrun on GPUs the process group is NCCL for CUDA tensors with gloo beside it for CPU ones
+(``group_backend``): an NCCL-only group has no backend for a CPU tensor, so a stray CPU scalar in a
+collective crashes the first multi-rank step, which no single-GPU run shows. ``all_reduce`` refuses a
+tensor on a device the group has no backend for, with its device in the message. ``wait_for_ranks``
+is the barrier of long, uneven waits (a featurize rank that finished or resumed waits for the slowest
+one, hours at 14B): on a gloo group of its own with an explicit timeout, since NCCL's collectives time
+out after 10 minutes and a barrier on NCCL would end the run.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import timedelta
 
 # imported once in the fork server, so workers start with torch, diffusers, OpenCV and the store loaded (a name,
 # not an import: this module stays below everything it serves)
@@ -101,3 +111,53 @@ class Processes:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def group_backend(device: str) -> str:
+    """The torchrun process group's backends for ranks on ``device``: NCCL for CUDA tensors and gloo for
+    CPU ones on GPUs (barriers, scalars), gloo alone on the CPU."""
+    return "cpu:gloo,cuda:nccl" if device.startswith("cuda") else "gloo"
+
+
+def backend_devices(group=None) -> set[str]:
+    """Device types the process group has a backend for (``cpu:gloo,cuda:nccl`` → {cpu, cuda})."""
+    import torch.distributed as dist
+
+    config = str(dist.get_backend_config(group))
+    if ":" not in config:  # a plain backend name: gloo serves both, NCCL only CUDA
+        return {"cuda"} if config == "nccl" else {"cpu", "cuda"}
+    return {part.split(":")[0] for part in config.split(",")}
+
+
+def all_reduce(tensor, group=None) -> None:
+    """Sum ``tensor`` over the ranks, in place; a tensor on a device the group has no backend for is
+    refused with its device named (NCCL's own error only says a backend is missing)."""
+    import torch.distributed as dist
+
+    devices = backend_devices(group)
+    if tensor.device.type not in devices:
+        raise ValueError(
+            f"a {tensor.device.type} tensor in a collective of a group with backends for {sorted(devices)} "
+            f"only ({dist.get_backend_config(group)}): create it on the training device"
+        )
+    dist.all_reduce(tensor, group=group)
+
+
+_WAIT_GROUP: list = []  # [(default group, its gloo group for waits)], made on the first wait
+
+
+def wait_for_ranks(timeout: timedelta) -> None:
+    """Wait until every rank of the default process group gets here, for up to ``timeout`` (then raise,
+    naming the ranks that did not come). A gloo barrier on a group of its own, whatever the default
+    group's backend and timeout (NCCL: 10 minutes), so a rank may wait hours for a slower one. Every
+    rank calls it at the same points (the first call creates the group, collectively, with the same
+    timeout)."""
+    import torch.distributed as dist
+
+    world = dist.group.WORLD
+    if not _WAIT_GROUP or _WAIT_GROUP[0][0] is not world:
+        _WAIT_GROUP[:] = [(world, dist.new_group(backend="gloo", timeout=timeout))]
+    try:
+        dist.monitored_barrier(_WAIT_GROUP[0][1], timeout=timeout, wait_all_ranks=True)
+    except RuntimeError as exc:  # gloo names the missing ranks
+        raise TimeoutError(f"not every rank came within {timeout}: {exc}") from exc

@@ -24,6 +24,8 @@ rounding whatever order the pieces come in.
 from __future__ import annotations
 
 import math
+import os
+import weakref
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -195,17 +197,24 @@ class Fastfood:
         self.table_device = (
             torch.device(table_device) if table_device else default_table_device(self.device, full)
         )
+        # an explicit GPU: the threads of prepare_all would otherwise start on GPU 0
+        if self.table_device.type == "cuda" and self.table_device.index is None:
+            self.table_device = torch.device("cuda", torch.cuda.current_device())
         pin = self.table_device.type == "cpu" and self.device.type == "cuda"
         self.chunk_blocks = chunk_blocks or (CHUNK_BLOCKS if self.device.type == "cpu" else GPU_CHUNK_BLOCKS)
         self.keep_tables = keep_tables
         self.peak_transient_nbytes = 0  # most randomness generated for one call without keep_tables
         m, n, d = (m_all if keep_tables else 0), self.spec.block, d_out
-        at = {"device": self.table_device, "pin_memory": pin}
-        self._signs = torch.empty(m, n, dtype=torch.int8, **at)  # [m, n] B
-        self._perm = torch.empty(m, n, dtype=self._perm_dtype, **at)  # [m, n] Π − offset
-        self._gauss = torch.empty(m, n, dtype=torch.float16, **at)  # [m, n] G
-        self._scale = torch.empty(m, d, **at)  # [m, D'] S·R and 1/sqrt(D'·n)
-        self._rows = torch.empty(m, d, dtype=torch.int64, **at)  # [m, D'] R
+        # B [m, n], Π − offset [m, n], G [m, n], S·R and 1/sqrt(D'·n) [m, D'], R [m, D']
+        layout = [
+            (torch.int8, n),
+            (self._perm_dtype, n),
+            (torch.float16, n),
+            (torch.float32, d),
+            (torch.int64, d),
+        ]
+        self._buffer, tables = table_buffer(m, layout, self.table_device, pin)
+        self._signs, self._perm, self._gauss, self._scale, self._rows = tables
         self._ready = np.zeros(m, bool)
 
     @property
@@ -237,26 +246,37 @@ class Fastfood:
         dtypes = (torch.int8, self._perm_dtype, torch.float16, torch.float32, torch.int64)
         return tuple(torch.from_numpy(x).to(device or self.device, dt) for x, dt in zip(parts, dtypes))
 
-    def prepare_all(self, progress: bool = False) -> None:
-        """Generate every block's randomness now, so later calls exclude it (on one CPU core: numpy's
-        generators hold the GIL, so threads do not help); ``progress`` shows a bar. Needs ``keep_tables``."""
+    def prepare_all(self, progress: bool = False, threads: int | None = None) -> None:
+        """Generate every block's randomness now, so later calls exclude it; ``progress`` shows a bar.
+        Blocks are independent (each from its own seed) and numpy's generators and torch's copies
+        release the GIL, so ``threads`` (default: the cores this process may use, shared among the
+        ranks torchrun started on this machine) build them at once, each writing its own rows: the
+        same tables as one by one. Needs ``keep_tables``."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
         if not self.keep_tables:
             raise ValueError("prepare_all() keeps the randomness; this projection has keep_tables=False")
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: ranks on this machine
+        threads = threads or max(1, len(os.sched_getaffinity(0)) // local_ranks)
         m, step = self.spec.num_blocks, self.chunk_blocks
-        for j in tqdm(range(0, m, step), desc="projection tables", unit_scale=step, disable=not progress):
-            self._fill(list(range(j, min(j + step, m))))
+        chunks = [list(range(j, min(j + step, m))) for j in range(0, m, step)]
+        bar = tqdm(total=m, desc="projection tables", disable=not progress)
+        with ThreadPoolExecutor(threads) as pool:
+            for ids in pool.map(self._fill, chunks):
+                bar.update(len(ids))
+        bar.close()
 
-    def _fill(self, ids: list[int]) -> tuple[torch.Tensor, ...]:
-        """Generate the kept randomness of blocks ``ids`` not generated yet; returns the whole tables."""
+    def _fill(self, ids: list[int]) -> list[int]:
+        """Generate the kept randomness of blocks ``ids`` not generated yet (each block's own rows)."""
         tables = (self._signs, self._perm, self._gauss, self._scale, self._rows)
         for j in ids:
             if not self._ready[j]:
                 for dst, src in zip(tables, self._compact(j, self.table_device)):
                     dst[j] = src
                 self._ready[j] = True
-        return tables
+        return ids
 
     def _tables(self, ids: list[int]) -> tuple[torch.Tensor, ...]:
         """(signs, perm − offset, gauss, scale, rows) of blocks ``ids``, each ``[J, ...]``."""
@@ -266,7 +286,8 @@ class Fastfood:
                 self.peak_transient_nbytes, sum(t.numel() * t.element_size() for t in parts)
             )
             return tuple(parts)
-        tables = self._fill(ids)
+        self._fill(ids)
+        tables = (self._signs, self._perm, self._gauss, self._scale, self._rows)
         # consecutive blocks are a view of the tables; a scattered list is gathered once
         J = len(ids)
         sel = (
@@ -408,6 +429,37 @@ class StreamingProjector:
         self._pending.clear()
         self._flush()
         return self._out.sum(dim=0)  # blocks never touched are zero rows
+
+
+TABLE_ALIGN = 64  # bytes: each table of the one buffer starts on a cache line
+
+
+def table_buffer(
+    m: int, layout: list[tuple[torch.dtype, int]], device: torch.device, pin: bool = False
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One allocation holding ``m`` rows of every table: (buffer [bytes] uint8, a view [m, width] of
+    each (dtype, width) in ``layout``). One buffer, not one per table: torch's pinned host allocator
+    rounds every allocation up to a power of two (~81 GiB for Wan2.2-A14B's 70 GB of tables in five),
+    so with ``pin`` the buffer is allocated as ordinary host memory of its exact size and page-locked
+    in place (``cudaHostRegister``; unregistered when the buffer is freed)."""
+    offsets, total = [], 0
+    for dtype, width in layout:
+        total = -(-total // TABLE_ALIGN) * TABLE_ALIGN
+        offsets.append(total)
+        total += m * width * dtype.itemsize
+    buffer = torch.empty(total, dtype=torch.uint8, device=device)
+    if pin and total:
+        _page_lock(buffer)
+    views = [buffer[o : o + m * w * dt.itemsize].view(dt).view(m, w) for o, (dt, w) in zip(offsets, layout)]
+    return buffer, views
+
+
+def _page_lock(buffer: torch.Tensor) -> None:
+    """Page-lock host ``buffer`` for asynchronous copies to the GPU until it is freed."""
+    cudart = torch.cuda.cudart()
+    ptr = buffer.data_ptr()
+    torch.cuda.check_error(cudart.cudaHostRegister(ptr, buffer.numel(), 0))
+    weakref.finalize(buffer, cudart.cudaHostUnregister, ptr)
 
 
 def default_table_device(device: torch.device, nbytes: int) -> torch.device:

@@ -34,6 +34,7 @@ from motive.gradients import PRECISIONS
 from motive.log import logger
 from motive.loss import per_sample_loss
 from motive.models.wan import VideoModel, frames_to_tensor
+from motive.parallel import all_reduce
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -107,12 +108,10 @@ def _group() -> tuple[int, int]:
 
 def _average_gradients(params: list[torch.nn.Parameter], world: int) -> None:
     """Mean of every rank's gradients, in place (one all-reduce per flattened bucket of tensors)."""
-    import torch.distributed as dist
-
     grads = [p.grad for p in params if p.grad is not None]
     for bucket in torch.split(torch.arange(len(grads)), 64):
         flat = torch.cat([grads[i].reshape(-1) for i in bucket.tolist()])
-        dist.all_reduce(flat)
+        all_reduce(flat)
         flat /= world
         offset = 0
         for i in bucket.tolist():
@@ -121,11 +120,11 @@ def _average_gradients(params: list[torch.nn.Parameter], world: int) -> None:
             offset += n
 
 
-def _sum_over_ranks(value: float) -> float:
-    import torch.distributed as dist
-
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
+def _sum_over_ranks(value: float, device: torch.device) -> float:
+    """``value`` summed over the ranks, through a tensor on the training ``device`` (under NCCL a CPU
+    tensor has no backend)."""
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    all_reduce(t)
     return float(t)
 
 
@@ -316,7 +315,7 @@ def train_flow_matching(
             if world > 1:
                 if not sharded:  # FSDP averaged the gradients in backward already
                     _average_gradients(params, world)
-                total = _sum_over_ranks(total)
+                total = _sum_over_ranks(total, device)
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
             sched.step()

@@ -129,3 +129,22 @@ def test_a_prompt_longer_than_text_len_is_reported(tiny_model, caplog):
             ["a blue box rolling leftward across a brick floor, the camera panning left"]
         )
     assert "truncated" not in caplog.text  # the demo model's prompts fit
+
+
+def test_vae_tiling_auto_is_off_on_the_cpu_and_a_tiled_encode_is_its_own_input(tiny_model):
+    from motive.models.wan import resolve_vae_tiling, vae_fingerprint
+
+    assert not resolve_vae_tiling("auto", tiny_model, 480, 832)
+    assert resolve_vae_tiling("on", tiny_model, 64, 64) and not resolve_vae_tiling("off", tiny_model, 64, 64)
+    with pytest.raises(ValueError, match="auto, on or off"):
+        resolve_vae_tiling("yes", tiny_model, 64, 64)
+    video = torch.rand(1, 3, 17, 64, 64) * 2 - 1
+    plain, fp = tiny_model.encode_video(video), vae_fingerprint(tiny_model)
+    tiny_model.vae_tiled = True
+    try:
+        tiled = tiny_model.encode_video(video)  # one tile at 64×64: the same latents
+        assert not tiny_model.vae.use_tiling  # switched on for the call only
+        assert vae_fingerprint(tiny_model) == fp + "/tiled"  # cached inputs are kept apart
+    finally:
+        tiny_model.vae_tiled = False
+    torch.testing.assert_close(tiled, plain)

@@ -122,3 +122,23 @@ def test_killing_featurize_leaves_no_worker_fork_server_or_tracker(model_dir, mi
     assert len(tree) >= 3, f"the run ended or never started its workers: {tree}"
     left = survivors_of_kill(proc, tree)
     assert not left, f"still running after the main process was killed: {left}"
+
+
+@pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")
+def test_bf16_weights_are_recorded_and_attribute_loads_the_model_the_same_way(
+    model_dir, mini_world, tmp_path
+):
+    from motive.store import Store
+    from tests.store.helpers import attribute_cli, cli
+
+    store = tmp_path / "s"
+    args = ("featurize", "--model", model_dir, "--data", mini_world / "query", "--out", store)
+    assert cli(*args, "--proj-dim", 32, "--quiet", "--workers", 0, "--weights", "bf16") == 0
+    meta = Store.open(store).meta
+    assert meta["gradient"]["weights"] == "bf16" and meta["gradient"]["precision"] == "bf16"
+    s = Store.open(store)
+    still = (s.index["mask_mean"] == 0).to_numpy()  # a query held still has no motion to differentiate
+    np.testing.assert_allclose(np.linalg.norm(s.vectors, axis=1), np.where(still, 0, 1), atol=1e-5)
+    # the queries are featurized with the store's settings by a model loaded as the store's was
+    # (a model in fp32 has another fingerprint and would be refused)
+    assert attribute_cli(model_dir, store, mini_world / "query", tmp_path / "a") == 0

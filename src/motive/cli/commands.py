@@ -43,16 +43,19 @@ def quiet_libraries() -> None:
     tlog.disable_progress_bar()
 
 
-def _load_model(path: str, device: str, sigma: float | None = None):
+def _load_model(path: str, device: str, sigma: float | None = None, weights: str = "fp32"):
     """The model at ``path`` on ``device`` (``auto``: CUDA when present). With ``sigma``, only the
-    expert of a two-expert pipeline that denoises at σ is loaded."""
+    expert of a two-expert pipeline that denoises at σ is loaded; ``weights``: the transformer's dtype
+    (a key of ``motive.gradients.WEIGHTS``)."""
+    from motive.gradients import WEIGHTS
     from motive.models.wan import VideoModel
 
-    return VideoModel.from_pretrained(path, device=device, sigma=sigma)
+    return VideoModel.from_pretrained(path, device=device, sigma=sigma, transformer_dtype=WEIGHTS[weights])
 
 
 def _torchrun_group(device: str) -> str:
-    """Under torchrun (WORLD_SIZE > 1), start the process group (NCCL on CUDA, gloo on the CPU) and
+    """Under torchrun (WORLD_SIZE > 1), start the process group (NCCL for CUDA tensors with gloo for CPU
+    ones on GPUs, gloo on the CPU: ``motive.parallel.group_backend``) and
     return this rank's device (``cuda:LOCAL_RANK``); else ``device`` as is. Warns once when several
     ranks share a CPU."""
     import torch
@@ -74,7 +77,9 @@ def _torchrun_group(device: str) -> str:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        from motive.parallel import group_backend
+
+        dist.init_process_group(group_backend(device))
     return device
 
 
@@ -141,7 +146,7 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
     options = replace(from_args(FeaturizeOptions(), args), plugins=plugins)
     ranks = _ranks(args)
     try:
-        model = _load_model(args.model, args.device, sigma=config.sigma)
+        model = _load_model(args.model, args.device, sigma=config.sigma, weights=config.weights)
         target = from_args(default_target(model), args)  # the model's clip format, flags override it
         store = featurize(
             model,
@@ -207,8 +212,8 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     from motive.store.format import read_meta
 
     config = from_args(AttributionConfig(), args)
-    sigma = GradientConfig.from_meta(read_meta(Path(args.store[0]))).sigma  # the store's expert, for A14B
-    model = _load_model(args.model, args.device, sigma=sigma)
+    stored = GradientConfig.from_meta(read_meta(Path(args.store[0])))  # the store's expert (A14B), weights
+    model = _load_model(args.model, args.device, sigma=stored.sigma, weights=stored.weights)
     result = attribute(model, args.store, args.queries, args.out, config, progress=not args.quiet)
     sel = result["selection"]
     print(f"selected {len(sel.top)} of {len(result['train'])} clips -> {result['paths']['selection']}")

@@ -211,6 +211,7 @@ class VideoModel:
         self.text_cache: Path | None = None
         self._text_memo: dict[str, torch.Tensor] = {}  # prompt key → trimmed embedding [len, D] (CPU)
         self._said_truncated = False  # warned that prompts exceed settings.text_len
+        self.vae_tiled = False  # encode in overlapping spatial tiles (``resolve_vae_tiling``)
         vae_cfg = pipe.vae.config
         self.z_dim = int(vae_cfg.z_dim)
         self.scale_temporal = int(vae_cfg.scale_factor_temporal)
@@ -226,18 +227,20 @@ class VideoModel:
         device: str | None = None,
         dtype: torch.dtype = torch.float32,
         sigma: float | None = None,
+        transformer_dtype: torch.dtype | None = None,
     ) -> VideoModel:
         """Load a diffusers ``WanPipeline`` folder (or a hub id already in the local cache).
 
         ``device`` defaults to CUDA when present. The transformer(s) and VAE load in ``dtype`` (fp32)
-        onto the device; the text encoder is not loaded until a prompt needs it. With ``sigma``, a
-        two-expert pipeline (Wan2.2-A14B) loads only the expert that denoises at σ."""
+        onto the device, the transformer(s) in ``transformer_dtype`` when given (bf16 weights: an
+        A14B expert in 26 GiB instead of 52); the text encoder is not loaded until a prompt needs it.
+        With ``sigma``, a two-expert pipeline (Wan2.2-A14B) loads only the expert that denoises at σ."""
         from diffusers import WanPipeline
 
         device = resolve_device(device)
         local = local_pipeline(path)
         if (trained := _trained_on(local)) is not None:
-            return cls._from_trained(local, trained, device, dtype, sigma)
+            return cls._from_trained(local, trained, device, dtype, sigma, transformer_dtype)
         index = pipeline_index(local)
         expert = "transformer" if sigma is None else expert_for(index, sigma)
         skip = {"text_encoder": None}
@@ -245,7 +248,8 @@ class VideoModel:
             skip[EXPERTS[1 - EXPERTS.index(expert)]] = None  # the other expert stays on disk
         with stage(f"loading {path} ({expert}) onto {device}"):
             try:
-                pipe = WanPipeline.from_pretrained(str(local), dtype=dtype, **skip)
+                dtypes = {"default": dtype, **dict.fromkeys(EXPERTS, transformer_dtype or dtype)}
+                pipe = WanPipeline.from_pretrained(str(local), dtype=dtypes, **skip)
             except (OSError, ValueError) as exc:
                 raise ModelError(f"{path}: cannot load as WanPipeline ({exc})") from exc
             pipe.set_progress_bar_config(disable=True)
@@ -255,7 +259,13 @@ class VideoModel:
 
     @classmethod
     def _from_trained(
-        cls, path: Path, trained: dict, device: str, dtype: torch.dtype, sigma: float | None
+        cls,
+        path: Path,
+        trained: dict,
+        device: str,
+        dtype: torch.dtype,
+        sigma: float | None,
+        transformer_dtype: torch.dtype | None = None,
     ) -> VideoModel:
         """A ``motive finetune`` output: its base pipeline with the trained transformer put in (full)
         or the LoRA adapter fused into it (so the parameters are plain weights, as in the base)."""
@@ -264,12 +274,14 @@ class VideoModel:
         component = trained.get("component", "transformer")
         if sigma is None and component == "transformer_2":
             sigma = 0.0  # its expert: a model trained on one expert loads that one
-        model = cls.from_pretrained(trained["base"], device, dtype, sigma)
+        model = cls.from_pretrained(trained["base"], device, dtype, sigma, transformer_dtype)
         if model.expert != component and getattr(model.pipe, component) is None:
             raise ModelError(f"{path} trained {component}, which σ = {sigma} does not load")
         with stage(f"loading the fine-tuned {component} ({trained['trained']}) from {path}"):
             if trained["trained"] == "full":
-                module = WanTransformer3DModel.from_pretrained(str(path), subfolder=component, dtype=dtype)
+                module = WanTransformer3DModel.from_pretrained(
+                    str(path), subfolder=component, dtype=transformer_dtype or dtype
+                )
                 setattr(model.pipe, component, module.to(model.device).eval())
             else:
                 model.pipe.load_lora_weights(
@@ -348,13 +360,25 @@ class VideoModel:
             for m in convs:
                 m.weight.data = m.weight.data.contiguous()
 
+    def _vae_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` channels-last for the VAE on the CPU (``vae_channels_last``), as it is elsewhere."""
+        return x.contiguous(memory_format=torch.channels_last_3d) if x.device.type == "cpu" else x
+
     @torch.no_grad()
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        """[B, 3, F, H, W] in [-1, 1] → normalised latents h [B, C, f, h, w] (posterior mean)."""
+        """[B, 3, F, H, W] in [-1, 1] → normalised latents h [B, C, f, h, w] (posterior mean); in
+        overlapping spatial tiles when ``vae_tiled``."""
         vae = self.vae
-        with self.vae_channels_last():
-            video = video.to(self.device, vae.dtype).contiguous(memory_format=torch.channels_last_3d)
-            mu = vae.encode(video).latent_dist.mode().float().contiguous()
+        tiles = getattr(vae, "enable_tiling", None) if self.vae_tiled else None
+        if tiles is not None:
+            tiles()
+        try:
+            with self.vae_channels_last():
+                video = self._vae_layout(video.to(self.device, vae.dtype))
+                mu = vae.encode(video).latent_dist.mode().float().contiguous()
+        finally:
+            if tiles is not None:
+                vae.disable_tiling()
         return (mu - self.latents_mean.to(mu.device)) / self.latents_std.to(mu.device)
 
     @torch.no_grad()
@@ -363,7 +387,7 @@ class VideoModel:
         vae = self.vae
         z = latents.float() * self.latents_std.to(latents.device) + self.latents_mean.to(latents.device)
         with self.vae_channels_last():
-            z = z.to(vae.dtype).contiguous(memory_format=torch.channels_last_3d)
+            z = self._vae_layout(z.to(vae.dtype))
             return vae.decode(z).sample.float().contiguous()
 
     # -- text --------------------------------------------------------------------------------------
@@ -603,5 +627,28 @@ def model_fingerprint(model: VideoModel) -> str:
 
 
 def vae_fingerprint(model: VideoModel) -> str:
-    """Identifies the VAE (config with its latent statistics, sampled weights): what latents depend on."""
-    return _fingerprint(model.vae)
+    """Identifies the VAE (config with its latent statistics, sampled weights) and whether it encodes
+    in tiles: what latents depend on."""
+    return _fingerprint(model.vae) + ("/tiled" if model.vae_tiled else "")
+
+
+# Bytes the Wan VAE's encoder holds per pixel of a clip at its peak: it encodes causally, a few frames
+# at a time, so its activations scale with height × width, not frames. Measured on the CPU with the
+# released Wan2.1 VAE's shape, fp32: 18,487 at 160×256 and 18,629 at 320×512 (BENCHMARKS.md "The Wan
+# VAE tiled and untiled"), so ~7.4 GB for a 480×832 clip; tiles of 256 pixels need less than half.
+VAE_BYTES_PER_PIXEL = 18_600
+
+
+def resolve_vae_tiling(mode: str, model: VideoModel, height: int, width: int) -> bool:
+    """Whether the VAE encodes in tiles: ``on``/``off`` as said; ``auto`` tiles on an accelerator when
+    an untiled encode of one ``height`` × ``width`` clip (``VAE_BYTES_PER_PIXEL``; a VAE call holds
+    one real-size clip, ``motive.inputs.VAE_CALL_PIXELS``) would not fit its free memory, never on the
+    CPU."""
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"VAE tiling must be auto, on or off, got {mode!r}")
+    if mode != "auto":
+        return mode == "on"
+    if model.device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(model.device)
+    return VAE_BYTES_PER_PIXEL * height * width > free

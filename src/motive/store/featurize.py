@@ -24,7 +24,7 @@ from motive.files import write_text_atomic
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.inputs import ClipInputs, cache_file, cache_size, default_target, encode_prepared, prepare_clip
 from motive.log import logger, peak_host_gib, stage
-from motive.models.wan import VideoModel, model_fingerprint, vae_fingerprint
+from motive.models.wan import VideoModel, model_fingerprint, resolve_vae_tiling, vae_fingerprint
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig
 from motive.parallel import forkserver_context, worker_setup
@@ -99,12 +99,20 @@ class FeaturizeOptions:
         default=None,
         metadata={"help": "folder of the input and prompt-embedding cache (default: OUT/cache)"},
     )
-    checkpointing: bool = field(
-        default=True,
+    checkpointing: str = field(
+        default="auto",
         metadata={
-            "flag": "--no-checkpointing",
-            "help": "keep every block's activations for backward instead of recomputing them (faster, "
-            "far more memory; large models only: small ones take the vectorised path anyway)",
+            "help": "recompute each block's activations in backward instead of keeping them (slower, far "
+            "less memory; auto: when they would not fit the device's free memory, e.g. Wan2.1-1.3B on any GPU)",
+            "choices": ("auto", "on", "off"),
+        },
+    )
+    vae_tiling: str = field(
+        default="auto",
+        metadata={
+            "help": "VAE-encode in overlapping spatial tiles (less memory; the latents differ; auto: on "
+            "an accelerator whose free memory an untiled encode would not fit, e.g. a 24 GB card)",
+            "choices": ("auto", "on", "off"),
         },
     )
     keep_tables: bool = field(
@@ -125,6 +133,13 @@ class FeaturizeOptions:
     )
     overwrite: bool = field(
         default=False, metadata={"help": "replace a store with other settings (or data) at --out"}
+    )
+    wait_hours: float = field(
+        default=72.0,
+        metadata={
+            "help": "under torchrun, hours a rank that finished waits for the slowest one before giving up "
+            "(a resumed or uneven run can wait most of a run; NCCL's own 10-minute timeout is not used)"
+        },
     )
     plugins: tuple[str, ...] = ()  # modules that register flow back-ends (imported by loader workers too)
 
@@ -154,6 +169,7 @@ def featurize(
     target = target or default_target(model)
     dataset = load_dataset(data)
     out = Path(out)
+    model.vae_tiled = resolve_vae_tiling(options.vae_tiling, model, target.height, target.width)
     with stage("fingerprinting the model"):
         model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
@@ -176,7 +192,7 @@ def featurize(
             )
         if ranks.rank == 0:
             remove_store(out)
-        ranks.barrier()
+        ranks.barrier(options.wait_hours)
     if (out / META).is_file():
         return Store.open(out)  # finished, same settings and data
     model.text_cache = cache / "text" if options.use_cache else None
@@ -199,7 +215,7 @@ def featurize(
             vae_fp=vae_fp,
             plugins=options.plugins,
         )
-    ranks.barrier()
+    ranks.barrier(options.wait_hours)
     if (
         (ranks.rank == 0 or not ranks.group)
         and not (out / META).is_file()
@@ -213,7 +229,7 @@ def featurize(
     if model.device.type == "cuda":
         peak += f", device {torch.cuda.max_memory_allocated(model.device) / 2**30:.2f} GiB"
     logger.info("%s%s", peak, f" (rank {ranks.rank})" if ranks.world > 1 else "")
-    ranks.barrier()
+    ranks.barrier(options.wait_hours)
     if options.use_cache and ranks.rank == 0:
         files, size = cache_size(cache)
         logger.info("cache: %s holds %d file(s), %.1f MB (delete it freely)", cache, files, size / 1e6)

@@ -56,11 +56,14 @@ class Ranks:
             return cls(dist.get_rank(), dist.get_world_size(), True)
         return cls()
 
-    def barrier(self) -> None:
+    def barrier(self, hours: float) -> None:
+        """Wait for every rank, for up to ``hours`` (a gloo barrier: ``motive.parallel.wait_for_ranks``)."""
         if self.group:
-            import torch.distributed as dist
+            from datetime import timedelta
 
-            dist.barrier()
+            from motive.parallel import wait_for_ranks
+
+            wait_for_ranks(timedelta(hours=hours))
 
 
 @contextmanager
