@@ -110,6 +110,8 @@ class ClipReader:
                 raise VideoError(self.path, "folder holds no image frames")
             self.stated_frames = len(self._files)
             return
+        if not self.path.is_file():  # a named pipe, socket or device: opening it could block forever
+            raise VideoError(self.path, "not a regular file (a pipe, socket or device)")
         with open(self.path, "rb") as fh:
             head = fh.read(64)
         for magic, what in _LISTS.items():
