@@ -67,12 +67,14 @@ def test_compare_two_models_writes_table_plot_and_page(model_dir, tmp_path, caps
                 str(tmp_path / "ev"),
                 "--bootstrap",
                 "50",
+                "--out",
+                str(tmp_path / "ev.json"),
                 "-q",
             ]
         )
         == 0
     )
-    alone = json.loads(capsys.readouterr().out)["videos"]["tiny"]
+    alone = json.loads((tmp_path / "ev.json").read_text())["videos"]["tiny"]
     for d in result["dimensions"]:
         assert alone[d]["mean"] == result["summary"]["tiny"][d]["mean"]
         assert alone[d]["backend"] == result["backends"][d]

@@ -48,3 +48,25 @@ def test_workers_and_fork_server_end_when_the_main_process_is_killed(tmp_path):
     assert len(pids) >= 3 and all(alive(p) for p in pids)
     left = survivors_of_kill(main, pids, seconds=10)
     assert not left, f"still running after the main process was killed: {left}"
+
+
+SCRIPT = """print("the caller's module ran")
+import os
+from motive.parallel import Processes
+with Processes(2) as pool:
+    print("worker", pool.submit(os.getpid).result() != os.getpid())
+"""
+
+
+def test_workers_do_not_rerun_the_callers_script_or_need_a_main_guard(tmp_path):
+    """A user's script without ``if __name__ == "__main__":`` and code run as a notebook runs it (no
+    file behind ``__main__``): workers start without importing the caller's module again."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT)
+    for argv in ([str(script)], ["-c", SCRIPT]):
+        done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["the caller's module ran", "worker True"]

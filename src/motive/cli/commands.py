@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 
 from motive.cli.options import add_options, from_args
 from motive.data.standardise import StandardiseTarget
+from motive.generate import GenerateConfig
 
 
 def quiet_libraries() -> None:
@@ -148,3 +150,13 @@ def model_format(path: str) -> StandardiseTarget:
 def describe_format(target: StandardiseTarget) -> str:
     """``17×128×224 at 16 fps``."""
     return f"{target.frames}×{target.height}×{target.width} at {target.fps:g} fps"
+
+
+def generation_format(args: argparse.Namespace, config: GenerateConfig) -> GenerateConfig:
+    """``config`` with the frames, height and width given as clip-format flags (videos are sampled at
+    that size and written at the model's frame rate, so ``--fps`` is refused here)."""
+    if hasattr(args, "fps"):
+        raise ValueError(
+            "--fps: generated videos are written at the model's frame rate; give --frames instead"
+        )
+    return replace(config, **{k: getattr(args, k) for k in ("frames", "height", "width") if hasattr(args, k)})

@@ -17,6 +17,7 @@ from motive.cli.commands import (
     end_group,
     finish,
     format_given,
+    generation_format,
     load_model,
     mask_plugins,
     model_format,
@@ -28,6 +29,7 @@ from motive.data.standardise import StandardiseTarget
 from motive.evaluate import EvalConfig
 from motive.finetune import FinetuneConfig
 from motive.generate import GenerateConfig
+from motive.log import logger
 from motive.queries import QueriesConfig
 
 
@@ -68,8 +70,8 @@ def run_generate(args: argparse.Namespace) -> int:
     from motive.generate import generate_videos, read_prompts
 
     prompts = read_prompts(args.prompts)
+    config = generation_format(args, from_args(GenerateConfig(), args))
     model = load_model(args.model, args.device)
-    config = from_args(GenerateConfig(), args)
     table = generate_videos(model, prompts, args.out, config, args.model, progress=not args.quiet)
     print(f"{args.out}: {len(table)} videos of {len(prompts)} prompts (videos.csv, generation.json)")
     return 0
@@ -83,7 +85,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     mask_plugins(args)  # flow back-ends and interpolators registered by plug-ins
     config = from_args(EvalConfig(), args)
-    g = config.videos.generate  # --frames/--height/--width: the held-out clips' format too
+    generate = generation_format(
+        argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "fps"}), config.videos.generate
+    )
+    config = replace(config, videos=replace(config.videos, generate=generate))
     results: dict = {}
     if args.data:
         dataset = load_dataset(args.data)
@@ -91,14 +96,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         clips = [c for c in dataset if wanted is None or str(c.extra.get("motion")) in wanted]
         other = [c for c in dataset if wanted is not None and str(c.extra.get("motion")) not in wanted]
         prompts = [c.prompt for c in clips][: args.num_prompts]
+        tuned = tuned_format(args.model)
         for m in args.model:
             model = load_model(m, args.device)
-            native = default_target(model)
-            target = replace(
-                native,
-                frames=g.frames or native.frames,
-                height=g.height or native.height,
-                width=g.width or native.width,
+            target = clip_format(args, tuned or default_target(model))
+            logger.info(
+                "%s: held-out clips at %s%s",
+                m,
+                describe_format(target),
+                " (the fine-tune's)" if tuned else "",
             )
             results[m] = evaluate(model, clips, prompts, config, other, target)
         if other:  # specificity of every model against the first (the base model)
@@ -118,6 +124,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         print(f"all figures (and the settings) -> {args.out}")
     return 0
+
+
+def tuned_format(models: list[str]) -> StandardiseTarget | None:
+    """The clip format the first fine-tune among ``models`` was trained at (its ``finetune.json``):
+    every model is evaluated at it, so a fine-tune from a reduced-format attribution is compared with
+    its base at that format."""
+    for m in models:
+        summary = Path(m) / "finetune.json"
+        if summary.is_file() and "format" in (data := json.loads(summary.read_text())):
+            return StandardiseTarget(**data["format"])
+    return None
 
 
 def results_table(results: dict) -> str:
@@ -141,6 +158,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     mask_plugins(args)  # flow back-ends and interpolators registered by plug-ins
     config = from_args(CompareConfig(), args)
+    config = replace(config, generate=generation_format(args, config.generate))
     compare(args.models, args.prompts, args.out, config, args.device, progress=not args.quiet)
     print((Path(args.out) / "comparison.md").read_text(), end="")
     print(f"{args.out}: comparison.json, comparison.png, scores.csv, index.html")
@@ -168,6 +186,7 @@ def options_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="output folder (videos/, videos.csv, generation.json)")
     add_options(p, GenerateConfig)
+    add_format(p)
     finish(p, run_generate, device=True)
 
 
@@ -200,6 +219,7 @@ def options_evaluate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", default=None, help="write every figure, with the settings, as JSON here")
     add_options(p, EvalConfig)
+    add_format(p)
     add_plugin_option(p)
     finish(p, run_evaluate, device=True)
 
@@ -214,5 +234,6 @@ def options_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", default=None, help="prompt list: .txt or .csv (prompt, category)")
     p.add_argument("--out", required=True, help="output folder")
     add_options(p, CompareConfig)
+    add_format(p)
     add_plugin_option(p)
     finish(p, run_compare, device=True)
