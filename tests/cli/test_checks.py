@@ -64,9 +64,10 @@ def test_an_unfinished_store_says_rerun_featurize(model_dir, tmp_path, capsys):
     assert "Errno" not in err
 
 
-def test_a_misspelt_flag_gets_the_nearest_one(capsys):
+def test_a_misspelt_flag_gets_the_nearest_one(model_dir, mini_world, capsys):
     with pytest.raises(SystemExit):
-        main(["finetune", "--model", "m", "--data", "d", "--out", "o", "--lora_rank", "4"])
+        main(["finetune", "--model", str(model_dir), "--data", str(mini_world / "pool"), "--out", "o",
+              "--lora_rank", "4"])  # fmt: skip
     err = capsys.readouterr().err
     assert "usage: motive finetune" in err and "did you mean --lora-rank?" in err
 
