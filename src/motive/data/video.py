@@ -228,9 +228,10 @@ def read_video(
 def _codec_settings(codec: str, path: Path) -> tuple[str, str, dict[str, str]]:
     """(FFmpeg encoder, pixel format, options) for our three output codecs."""
     if codec == "h264":
-        # note: x264 output is not always bit-identical between runs, even single-threaded (measured:
-        # identical frames encoded differently under CPU load); decoded pixels differ by a few levels
-        return "libx264", "yuv420p", {"crf": "18", "preset": "medium"}
+        # one encoder thread: with several, x264's output depends on thread timing (measured: the same
+        # frames, written 40 times under CPU load, gave 12 identical files; decoded pixels up to 15 grey
+        # levels apart), so the same model, prompt and seed gave different videos
+        return "libx264", "yuv420p", {"crf": "18", "preset": "medium", "threads": "1"}
     if codec == "ffv1":  # lossless, for tests that need exact pixels
         return "ffv1", "bgr0", {}
     if codec == "vp9":
