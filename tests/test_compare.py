@@ -36,8 +36,8 @@ def test_compare_two_models_writes_table_plot_and_page(model_dir, tmp_path, caps
     )
     out = tmp_path / "cmp"
     common = ["--prompts", str(prompts), "--per-prompt", "2", "--steps", "2", "--bootstrap", "200", "-q"]
-    # the same model twice: identical videos (same prompts and seeds; H.264 written on one thread, as
-    # several make x264's output depend on thread timing), so every difference is exactly 0
+    # the same model twice: identical videos (same prompts and seeds; H.264 written without x264's
+    # macroblock tree, whose output depended on uninitialised memory), so every difference is exactly 0
     assert main(["compare", str(model_dir), str(model_dir), "--out", str(out), *common]) == 0
     result = json.loads((out / "comparison.json").read_text())
     names = list(result["summary"])

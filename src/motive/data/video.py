@@ -228,10 +228,10 @@ def read_video(
 def _codec_settings(codec: str, path: Path) -> tuple[str, str, dict[str, str]]:
     """(FFmpeg encoder, pixel format, options) for our three output codecs."""
     if codec == "h264":
-        # one encoder thread: with several, x264's output depends on thread timing (measured: the same
-        # frames, written 40 times under CPU load, gave 12 identical files; decoded pixels up to 15 grey
-        # levels apart), so the same model, prompt and seed gave different videos
-        return "libx264", "yuv420p", {"crf": "18", "preset": "medium", "threads": "1"}
+        # no macroblock-tree rate control: x264's reads memory it never wrote for it, so the same frames
+        # encoded twice in one busy process gave different videos (measured with the heap filled with
+        # garbage first: 11 of 20 decoded identically, up to 16 grey levels apart; 30 of 30 without it)
+        return "libx264", "yuv420p", {"crf": "18", "preset": "medium", "x264-params": "mbtree=0"}
     if codec == "ffv1":  # lossless, for tests that need exact pixels
         return "ffv1", "bgr0", {}
     if codec == "vp9":
