@@ -73,7 +73,10 @@ def test_finetrainers_links_the_clips(attributed, tmp_path):
     prompts = (out / "prompt.txt").read_text().splitlines()
     assert len(videos) == len(prompts) == 2 and prompts[0] == "a train rushes"
     assert (out / videos[0]).resolve() == (pool / "cogvideo__train_running.mp4").resolve()
+    assert not (out / videos[0]).readlink().is_absolute()  # moves with the dataset
     assert "--caption_column prompt.txt --video_column videos.txt" in summary["trainer_flags"]
+    assert "--video_resolution_buckets 9x64x64" in summary["trainer_flags"]  # the scored format
+    assert "first 9 raw frames" in summary["note"]
 
 
 def test_a_selection_without_its_store_needs_the_dataset(tmp_path, mini_world):

@@ -158,7 +158,8 @@ def test_two_torchrun_ranks_take_the_steps_of_one_process_with_twice_the_batch(
     """Each rank trains on its half of the same global batch and gradients are averaged: 2 ranks × batch 2
     equal 1 process × batch 4 up to reduction order: the same losses to 5 digits, and after 4 AdamW steps
     (lr 1e-3) weights within 3.9e-6 to 9.5e-6 of each other while they moved 4e-3 (measured; Adam's
-    normalisation magnifies reduction-order noise in gradients near zero). Bound: 2.5e-5. The same holds
+    normalisation magnifies reduction-order noise in gradients near zero), 3.0e-5 once the world's clips
+    were written without x264's macroblock tree (other pixels, other noise). Bound: 5e-5. The same holds
     with the transformer sharded (FSDP), including a sharded run killed at its checkpoint and resumed."""
     common = ["finetune", "--model", str(model_dir), "--data", str(mini_world / "pool"), "--steps", "4",
               "--lr", "1e-3", "--no-checkpointing", "-q"]  # fmt: skip
@@ -196,7 +197,7 @@ def test_two_torchrun_ranks_take_the_steps_of_one_process_with_twice_the_batch(
         b = load_file(tmp_path / run / "transformer" / "diffusion_pytorch_model.safetensors")
         assert set(a) == set(b)
         diff = max(float((a[k] - b[k]).abs().max()) for k in a)
-        assert diff < 2.5e-5, (run, moved, diff)
+        assert diff < 5e-5, (run, moved, diff)
         losses = [[float(x.split(",")[1]) for x in (tmp_path / r / "loss.csv").read_text().splitlines()[1:]]
                   for r in ("one", run)]  # fmt: skip
         gap = max(abs(x - y) for x, y in zip(*losses))

@@ -137,3 +137,25 @@ def test_waiting_for_ranks_outlasts_the_group_timeout_and_names_a_missing_rank(t
     assert _two_ranks(tmp_path, "wait", late=5, wait=60) == ["ok", "ok"]
     missing = _two_ranks(tmp_path, "missing", late=8, wait=2)
     assert missing[0].startswith("TimeoutError: not every rank") and "Ranks 1 failed" in missing[0], missing
+
+
+SCRIPT = """print("the caller's module ran")
+import os
+from motive.parallel import Processes
+with Processes(2) as pool:
+    print("worker", pool.submit(os.getpid).result() != os.getpid())
+"""
+
+
+def test_workers_do_not_rerun_the_callers_script_or_need_a_main_guard(tmp_path):
+    """A user's script without ``if __name__ == "__main__":`` and code run as a notebook runs it (no
+    file behind ``__main__``): workers start without importing the caller's module again."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT)
+    for argv in ([str(script)], ["-c", SCRIPT]):
+        done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["the caller's module ran", "worker True"]

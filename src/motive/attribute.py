@@ -156,7 +156,8 @@ def query_features(
         raise ValueError("method 'motive' needs the query store or a folder for it")
     if model is not None and (fp := model_fingerprint(model)) != store.meta["model"]["fingerprint"]:
         raise StoreMismatch(
-            f"{store.path} was built with model {store.meta['model']['fingerprint']}, not this model ({fp})"
+            f"{store.path} was built with another model: {store.meta['model'].get('source')} (fingerprint "
+            f"{store.meta['model']['fingerprint']}), not {model.source} ({fp}); give that --model"
         )
     qstore = query_store
     if not isinstance(qstore, Store):

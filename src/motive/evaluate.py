@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,9 +23,11 @@ import torch
 
 from motive.compare import CompareConfig
 from motive.data.dataset import Clip
+from motive.data.standardise import StandardiseTarget
 from motive.dimensions import WEIGHT_FREE, backends, score_video
 from motive.generate import sample
 from motive.inputs import dataset_inputs
+from motive.log import logger, stage
 from motive.loss import masked_mean, velocity_error
 from motive.models.wan import VideoModel
 
@@ -51,7 +54,11 @@ class EvalConfig:
 
 
 def clip_losses(
-    model: VideoModel, clips: list[Clip], grid: LossGrid, batch: int = 32
+    model: VideoModel,
+    clips: list[Clip],
+    grid: LossGrid,
+    batch: int = 32,
+    target: StandardiseTarget | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each clip's motion-weighted and plain flow-matching loss averaged over ``grid`` → ([N], [N]),
     both from the same forward passes.
@@ -60,7 +67,7 @@ def clip_losses(
     clip of that shape and by every model, so differences between models are not noise-draw luck."""
     if not clips:
         raise ValueError("no held-out clips to evaluate on")
-    inputs = dataset_inputs(model, clips)  # latents and motion masks, through the input cache
+    inputs = dataset_inputs(model, clips, target=target, progress=logger.isEnabledFor(logging.INFO))
     weighted, plain = np.empty(len(clips)), np.empty(len(clips))  # [N]
     shapes: dict[tuple[int, ...], list[int]] = {}
     for i, x in enumerate(inputs):
@@ -90,9 +97,13 @@ def clip_losses(
     return weighted, plain
 
 
-def held_out_losses(model: VideoModel, clips: list[Clip], config: EvalConfig) -> tuple[float, float]:
-    """Mean motion-weighted and plain flow-matching loss of ``clips`` over the config's grid."""
-    weighted, plain = clip_losses(model, clips, config.grid)
+def held_out_losses(
+    model: VideoModel, clips: list[Clip], config: EvalConfig, target: StandardiseTarget | None = None
+) -> tuple[float, float]:
+    """Mean motion-weighted and plain flow-matching loss of ``clips`` over the config's grid, at clip
+    format ``target`` (default: the model's native one)."""
+    with stage(f"held-out loss of {len(clips)} clips"):
+        weighted, plain = clip_losses(model, clips, config.grid, target=target)
     return float(weighted.mean()), float(plain.mean())
 
 
@@ -105,6 +116,7 @@ def generated_dimensions(model: VideoModel, prompts: list[str], config: CompareC
         chunk = prompts[start : start + g.batch]
         videos = sample(model, chunk, [g.seed + start + i for i in range(len(chunk))], g)  # [B, F, H, W, 3]
         rows += [score_video(v, model.settings.fps, config.dimensions) for v in videos]
+        logger.info("generated and scored %d of %d videos", len(rows), len(prompts))
     return {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
 
 
@@ -114,13 +126,14 @@ def evaluate(
     prompts: list[str],
     config: EvalConfig | None = None,
     other: list[Clip] | None = None,
+    target: StandardiseTarget | None = None,
 ) -> dict:
     """Both metrics for one model: the held-out losses and, one key each, the weight-free VBench
     dimensions of videos generated from ``prompts`` (NaN without prompts), with their back-ends under
     ``dimension_backends``; with ``other`` (held-out clips of the other motions) also their
     motion-weighted loss, ``other_motion_loss``, which ``target_specificity`` needs."""
     config = config or EvalConfig()
-    weighted, plain = held_out_losses(model, clips, config)
+    weighted, plain = held_out_losses(model, clips, config, target)
     dims = (
         generated_dimensions(model, prompts, config.videos)
         if prompts
@@ -134,7 +147,7 @@ def evaluate(
         "config": asdict(config),
     }
     if other:
-        result["other_motion_loss"] = held_out_losses(model, other, config)[0]
+        result["other_motion_loss"] = held_out_losses(model, other, config, target)[0]
     return result
 
 

@@ -6,7 +6,8 @@ line per clip, ``--caption_column prompt.txt --video_column videos.txt``). Both 
 ``--num_frames`` raw frames of a clip, while Motive scored the clip resampled to the model's frame rate
 (81 frames at 16 fps for Wan2.1: 5.1 s), so a 30-fps clip would silently train on 2.7 s of it.
 ``standardise`` writes the exact frames Motive scored (the store's clip format) as H.264 files, so the
-trainer sees what was attributed; without it the folder links the original clips.
+trainer sees what was attributed; without it the folder links the original clips (relative links) and
+the flags name the scored format, with a note on what the trainer will read instead.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def export_selection(
             name = f"videos/{i:05d}{clip.video.suffix}"
             link = out / name
             link.unlink(missing_ok=True)
-            os.symlink(clip.video.resolve(), link)
+            # relative: the folder keeps working when moved together with the dataset (``cp -rL`` copies
+            # the clips themselves)
+            os.symlink(os.path.relpath(clip.video, link.parent), link)
         names.append(name)
     prompts = [" ".join(c.prompt.split()) for c in clips]  # one line each
     if config.format == "diffsynth":
@@ -119,7 +122,14 @@ def export_selection(
         "data": str(data.resolve()),
         "clips": len(clips),
         "standardise": target.to_dict() if config.standardise else None,
-        "trainer_flags": trainer_flags(config, out, target if config.standardise else None),
+        "trainer_flags": trainer_flags(config, out, target),
+        "note": None
+        if config.standardise or target is None
+        else (
+            f"the videos link the original clips (relative links: copy with `cp -rL` to take the files); the "
+            f"trainer reads their first {target.frames} raw frames, while Motive scored them resampled to "
+            f"{target.fps:g} fps ({target.frames / target.fps:.1f} s): --standardise writes those frames"
+        ),
     }
     write_text_atomic(out / "export.json", json.dumps(summary, indent=2))
     return summary

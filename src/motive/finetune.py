@@ -34,8 +34,9 @@ from pathlib import Path
 import torch
 
 from motive.data.dataset import load_dataset
+from motive.data.standardise import StandardiseTarget
 from motive.gradients import GradientConfig, resolve_precision
-from motive.inputs import cache_dir, dataset_inputs
+from motive.inputs import cache_dir, dataset_inputs, default_target
 from motive.log import logger
 from motive.models.wan import VideoModel, expert_sigma_range, resolve_device
 from motive.training import EncodedData, TrainConfig, gather, is_sharded, train_flow_matching, unsharded_class
@@ -119,9 +120,14 @@ def use_fsdp(config: FinetuneConfig, model: VideoModel, trained: int, world: int
     return need > 0.5 * torch.cuda.get_device_properties(model.device).total_memory
 
 
-def encode_clips(model: VideoModel, dataset, progress: bool = True) -> EncodedData:
-    """Latents of every clip (through the shared input cache; no flow computed), with prompt ids."""
-    latents = [x.latent for x in dataset_inputs(model, list(dataset), motion=False)]
+def encode_clips(
+    model: VideoModel, dataset, progress: bool = True, target: StandardiseTarget | None = None
+) -> EncodedData:
+    """Latents of every clip at clip format ``target`` (default: the model's native one; through the
+    shared input cache; no flow computed), with prompt ids."""
+    latents = [
+        x.latent for x in dataset_inputs(model, list(dataset), target=target, motion=False, progress=progress)
+    ]
     prompts = sorted({c.prompt for c in dataset})
     ids = torch.tensor([prompts.index(c.prompt) for c in dataset], dtype=torch.long)
     return EncodedData(torch.stack(latents), ids, prompts)
@@ -159,11 +165,13 @@ def train_on(
     config: FinetuneConfig,
     progress: bool = True,
     checkpoint: Path | None = None,
+    target: StandardiseTarget | None = None,
 ) -> tuple[list[float], int]:
-    """Fine-tune ``model`` in place on ``dataset``'s clips; returns (losses, steps)."""
+    """Fine-tune ``model`` in place on ``dataset``'s clips at clip format ``target`` (default: the
+    model's native one); returns (losses, steps)."""
     if len(dataset) == 0:
         raise ValueError(f"{config.selection or config.data}: no clips to fine-tune on")
-    data = encode_clips(model, dataset, progress)
+    data = encode_clips(model, dataset, progress, target)
     steps = config.steps or math.ceil(len(dataset) * config.repeat / (config.batch_size * config.grad_accum))
     train = TrainConfig(
         steps=steps,
@@ -194,16 +202,29 @@ def train_on(
     return losses, steps
 
 
-def attributed_sigma(config: FinetuneConfig) -> float:
-    """σ of the store the selection came from (``attribution.json`` beside ``selection.csv``), which
-    names the Wan2.2-A14B expert to train; the default σ otherwise."""
+def attributed_store(config: FinetuneConfig) -> tuple[Path, dict] | None:
+    """(path, meta.json) of the store the selection came from (``attribution.json`` beside
+    ``selection.csv`` names it), or None."""
     if config.selection:
         summary = Path(config.selection).parent / "attribution.json"
         if summary.is_file():
             store = Path(json.loads(summary.read_text()).get("store", ""))
             if (store / "meta.json").is_file():
-                return float(json.loads((store / "meta.json").read_text())["gradient"]["sigma"])
-    return GradientConfig().sigma
+                return store, json.loads((store / "meta.json").read_text())
+    return None
+
+
+def attributed_sigma(config: FinetuneConfig) -> float:
+    """σ of the store the selection came from, which names the Wan2.2-A14B expert to train; the
+    default σ otherwise."""
+    found = attributed_store(config)
+    return float(found[1]["gradient"]["sigma"]) if found else GradientConfig().sigma
+
+
+def scored_format(config: FinetuneConfig) -> StandardiseTarget | None:
+    """The clip format the selection was scored at (its store's), or None."""
+    found = attributed_store(config)
+    return StandardiseTarget(**found[1]["standardise"]) if found else None
 
 
 def save_trained(model: VideoModel, out: Path, config: FinetuneConfig) -> None:
@@ -242,10 +263,13 @@ def save_trained(model: VideoModel, out: Path, config: FinetuneConfig) -> None:
     )
 
 
-def finetune(config: FinetuneConfig, progress: bool = True) -> dict | None:
+def finetune(
+    config: FinetuneConfig, progress: bool = True, target: StandardiseTarget | None = None
+) -> dict | None:
     """Fine-tune ``config.model`` on the selected clips and save what was trained to ``config.out``.
-    Under torchrun every rank trains (see ``motive.training``) and rank 0 saves and returns the summary;
-    the others return None."""
+    The clips are brought to ``target``; by default to the format the selection was scored at (a
+    selection from ``motive attribute``), else to the model's native one. Under torchrun every rank
+    trains (see ``motive.training``) and rank 0 saves and returns the summary; the others return None."""
     import torch.distributed as dist
 
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
@@ -255,8 +279,16 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict | None:
     model = VideoModel.from_pretrained(config.model, device=device, sigma=attributed_sigma(config))
     model.text_cache = cache_dir() / "text"
     dataset = load_dataset(config.data, table_path=config.selection)
+    scored = scored_format(config)
+    target = target or scored or default_target(model)
+    why = "the format the selection was scored at" if target == scored else "the clip format"
+    if rank == 0:
+        logger.info(
+            "fine-tuning on %d clips at %s: %d×%d×%d at %g fps",
+            len(dataset), why, target.frames, target.height, target.width, target.fps,
+        )  # fmt: skip
     checkpoint = out / CHECKPOINT
-    losses, steps = train_on(model, dataset, config, progress and rank == 0, checkpoint)
+    losses, steps = train_on(model, dataset, config, progress and rank == 0, checkpoint, target)
     save_trained(model, out, config)
     if rank != 0:
         return None
@@ -265,6 +297,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict | None:
     summary = {
         "config": asdict(config),
         "clips": len(dataset),
+        "format": target.to_dict(),
         "steps": steps,
         "trained": model.expert + (f" (LoRA rank {config.lora_rank})" if config.lora_rank else ""),
         "final_loss": sum(losses[-20:]) / min(20, len(losses)),

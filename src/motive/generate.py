@@ -37,9 +37,10 @@ class GenerateConfig:
     guidance: float = field(default=1.0, metadata={"help": "classifier-free guidance scale"})
     negative_prompt: str = field(default="", metadata={"help": "negative prompt (with guidance > 1)"})
     batch: int = field(default=4, metadata={"help": "prompts sampled together"})
-    frames: int = field(default=0, metadata={"help": "frames per video (0: the model's native count)"})
-    height: int = field(default=0, metadata={"help": "video height (0: the model's native size)"})
-    width: int = field(default=0, metadata={"help": "video width (0: the model's native size)"})
+    # the video format (0: the model's native one); on the command line, the clip format's flags
+    frames: int = 0
+    height: int = 0
+    width: int = 0
 
 
 @dataclass

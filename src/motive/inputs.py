@@ -234,19 +234,24 @@ def dataset_inputs(
     cache: Path | None = None,
     target: StandardiseTarget | None = None,
     motion: bool = True,
+    progress: bool = False,
 ) -> list:
     """Inputs of every clip in ``target`` format (default: the model's native one), through the input
     cache folder ``cache`` (default ``cache_dir()/inputs``). ``motion=False`` computes no flow (empty
     masks). A clip that cannot be read raises its ``VideoError``, or with ``keep_errors`` stands in the
-    list as it."""
+    list as it. ``progress`` shows a bar, moved after each batch of clips."""
+    from tqdm import tqdm
+
     target, fp = target or default_target(model), vae_fingerprint(model)
     cache = cache or cache_dir() / "inputs"
     out: list[ClipInputs | VideoError] = []
-    for start in range(0, len(clips), batch_size):
-        batch = [c.video for c in clips[start : start + batch_size]]
-        config = (mask or MaskConfig()) if motion else None
-        for x in clip_inputs_batch(model, batch, target, config, fp, cache):
-            if isinstance(x, VideoError) and not keep_errors:
-                raise x
-            out.append(x)
+    with tqdm(total=len(clips), desc="encoding clips", unit="clip", disable=not progress) as bar:
+        for start in range(0, len(clips), batch_size):
+            batch = [c.video for c in clips[start : start + batch_size]]
+            config = (mask or MaskConfig()) if motion else None
+            for x in clip_inputs_batch(model, batch, target, config, fp, cache):
+                if isinstance(x, VideoError) and not keep_errors:
+                    raise x
+                out.append(x)
+            bar.update(len(batch))
     return out

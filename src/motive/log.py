@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,11 +40,23 @@ def stage(what: str, level: int = logging.INFO) -> Iterator[None]:
     logger.log(level, "%s: done in %.1f s", what, time.perf_counter() - start)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a caller may have replaced it since)."""
+
+    @property
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure(verbosity: int) -> None:
     """Command-line logging: -1 = warnings only, 0 = info (default), 1 = debug. One stderr handler."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("motive: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)

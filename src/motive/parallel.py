@@ -18,23 +18,56 @@ out after 10 minutes and a barrier on NCCL would end the run.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
+from multiprocessing.context import ForkServerContext, ForkServerProcess
 
 # imported once in the fork server, so workers start with torch, diffusers, OpenCV and the store loaded (a name,
 # not an import: this module stays below everything it serves)
 PRELOAD = ["motive.store"]
 
 
-def forkserver_context():
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """While a worker starts, hide the caller's ``__main__`` from multiprocessing, which would otherwise
+    have the worker import it again: a user's script without an ``if __name__ == "__main__":`` guard
+    would re-run in every worker (our workers run only motive functions, so they never need it)."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+            if "__spec__" not in saved:
+                main.__dict__.pop("__spec__", None)
+
+
+class _Process(ForkServerProcess):
+    def start(self) -> None:
+        with _main_hidden():
+            super().start()
+
+
+class _Context(ForkServerContext):
+    Process = _Process
+
+
+def forkserver_context() -> ForkServerContext:
     """Processes start from a fresh fork server (with ``PRELOAD`` imported), never by forking a parent
-    whose thread pools (torch, OpenCV, OpenMP) are already running — that can deadlock the child."""
-    ctx = multiprocessing.get_context("forkserver")
+    whose thread pools (torch, OpenCV, OpenMP) are already running — that can deadlock the child —
+    and without importing the caller's main module again (``_main_hidden``), so a script or notebook
+    calling the API needs no ``__main__`` guard."""
+    ctx = _Context()
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
 

@@ -19,9 +19,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from motive.data.dataset import read_table
+from motive.data.dataset import read_prompt_table as read_prompts
+from motive.data.standardise import StandardiseTarget
 from motive.data.video import write_video
 from motive.files import atomic_path, write_text_atomic
+from motive.inputs import default_target
 from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig, compute_motion
 from motive.motion.preview import contact_sheet, write_contact_sheet
@@ -39,7 +41,13 @@ class QueriesConfig:
         default=5, metadata={"help": "clips generated per prompt (the paper: 5 per motion)"}
     )
     steps: int = field(default=50, metadata={"help": "sampling steps"})
-    guidance: float = field(default=5.0, metadata={"help": "classifier-free guidance scale (1 = off)"})
+    guidance: float = field(
+        default=5.0,
+        metadata={
+            "help": "classifier-free guidance scale (1 = off; 5 is Wan's own, for clear query motion; "
+            "generate and compare default to 1, half the cost, the same for every model compared)"
+        },
+    )
     negative_prompt: str = field(default="", metadata={"help": "negative prompt used with guidance"})
     seed: int = field(default=0, metadata={"help": "seed of the first clip; clip k uses seed + k"})
 
@@ -48,32 +56,23 @@ class QueriesConfig:
             raise ValueError("per_prompt and steps must be at least 1")
 
 
-def read_prompts(path: str | Path) -> pd.DataFrame:
-    """The prompts table (csv or jsonl, like a dataset's metadata); one row per prompt."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: prompts file not found")
-    table, problems = read_table(path)
-    if problems:
-        raise ValueError("; ".join(str(p) for p in problems))
-    if "prompt" not in table.columns or table.empty:
-        raise ValueError(f"{path}: needs a 'prompt' column and at least one row")
-    if (table["prompt"].astype(str).str.strip() == "").any():
-        raise ValueError(f"{path}: a row has an empty prompt")
-    return table
-
-
 def generate_queries(
-    model: VideoModel, config: QueriesConfig, out: str | Path, progress: bool = True
+    model: VideoModel,
+    config: QueriesConfig,
+    out: str | Path,
+    progress: bool = True,
+    target: StandardiseTarget | None = None,
 ) -> pd.DataFrame:
-    """Generate ``config.per_prompt`` clips per prompt into the dataset folder ``out``; returns its
-    metadata table (also written, last, as ``metadata.csv``)."""
+    """Generate ``config.per_prompt`` clips per prompt, in clip format ``target`` (default: the model's
+    native one), into the dataset folder ``out``; returns its metadata table (also written, last, as
+    ``metadata.csv``)."""
+    target = target or default_target(model)
     out = Path(out)
     (out / "queries").mkdir(parents=True, exist_ok=True)
     (out / "sheets").mkdir(exist_ok=True)
     prompts = read_prompts(config.prompts)
     digest = hashlib.sha256(Path(config.prompts).read_bytes()).hexdigest()  # an edited file is other settings
-    settings = {**asdict(config), "model": model.source, "prompts_sha256": digest}
+    settings = {**asdict(config), "model": model.source, "prompts_sha256": digest, "format": target.to_dict()}
     old = out / "queries.json"
     if old.is_file() and json.loads(old.read_text()) != settings:
         raise ValueError(f"{out} holds queries generated with other settings; choose another folder")
@@ -94,13 +93,16 @@ def generate_queries(
                 config.steps,
                 config.guidance,
                 seed,
+                frames=target.frames,
+                height=target.height,
+                width=target.width,
                 negative_prompt=config.negative_prompt,
             )[0]  # [F, H, W, 3]
             motion = compute_motion(clip, MaskConfig())
             title = f"{n:04d} seed {seed}: {row['prompt']} (mean flow {motion.mean_flow:.2f} px)"
             sheet = contact_sheet(clip, motion.raw_weights, None, motion.stats["cuts"], title)
             write_contact_sheet(out / "sheets" / f"{n:04d}.png", sheet)
-            write_video(out / video, clip, model.settings.fps)  # written last: the clip is finished
+            write_video(out / video, clip, target.fps)  # written last: the clip is finished
         rows.append({**row.to_dict(), "video": video, "seed": seed, "keep": kept.get(video, 1)})
     table = pd.DataFrame(rows)
     table = table[["video", "prompt", *[c for c in table.columns if c not in ("video", "prompt")]]]

@@ -33,13 +33,16 @@ def test_cli_pipeline_end_to_end(model_dir, mini_world, tmp_path, capsys):
     assert json.loads((tuned / "motive.json").read_text())["base"] == str(Path(model_dir).resolve())
     assert json.loads((tuned / "finetune.json").read_text())["clips"] == 3
     capsys.readouterr()
-    evaluate = ("evaluate", "--model", model_dir, tuned, "--data", mini_world / "eval")
-    assert cli(*evaluate, "--prompts", 2, "--steps", 2) == 0
-    results = json.loads(capsys.readouterr().out)
+    figures = tmp_path / "evaluate.json"
+    evaluate = ("evaluate", "--model", model_dir, tuned, "--data", mini_world / "eval", "--out", figures)
+    assert cli(*evaluate, "--num-prompts", 2, "--steps", 2) == 0
+    table = capsys.readouterr().out  # a table: one row per model
+    assert table.startswith("| model | target_motion_loss |") and f"| {tuned} |" in table
+    results = json.loads(figures.read_text())
     assert set(results) == {str(model_dir), str(tuned)}
     assert all(r["target_motion_loss"] > 0 and 0 <= r["dynamic_degree"] <= 1 for r in results.values())
-    assert cli(*evaluate, "--motions", "bounce", "--prompts", 1, "--steps", 2) == 0
-    results = json.loads(capsys.readouterr().out)  # the other motions' clips give the specificity
+    assert cli(*evaluate, "--motions", "bounce", "--num-prompts", 1, "--steps", 2) == 0
+    results = json.loads(figures.read_text())  # the other motions' clips give the specificity
     assert results[str(model_dir)]["target_specificity"] == 0.0  # the first model is the base
     tuned_result = results[str(tuned)]
     assert tuned_result["other_motion_loss"] > 0 and tuned_result["target_specificity"] != 0.0
@@ -58,4 +61,5 @@ def test_query_with_another_model_is_refused(model_dir, mini_world, tmp_path, ca
         == 0
     )
     assert attribute_cli(other, store, queries, tmp_path / "r") == 2
-    assert "was built with model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was built with another model" in err and str(model_dir) in err  # the path the store records

@@ -91,7 +91,7 @@ def test_a14b_store_is_refused_by_the_other_expert(wan22_dirs, tmp_path):
     store = featurize(low, data, tmp_path / "s", GradientConfig(proj_dim=16), target, progress=False)
     assert store.meta["model"]["expert"] == "transformer_2"
     high = VideoModel.from_pretrained(wan22_dirs["a14b"], sigma=0.9)
-    with pytest.raises(StoreMismatch, match="not this model"):
+    with pytest.raises(StoreMismatch, match="built with another model"):
         method_scores("motive", high, store, load_dataset(data), tmp_path / "q", progress=False)
     scores, _ = method_scores("motive", low, store, load_dataset(data), tmp_path / "q", progress=False)
     assert scores.shape == (2, 2)

@@ -4,6 +4,7 @@ import textwrap
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from motive.data.video import write_video
 from motive.motion import MaskConfig
@@ -131,3 +132,18 @@ def test_a_playlist_among_the_inputs_is_an_error_row_and_nothing_outside_is_read
     rows = table.set_index("id")
     assert rows.loc["good", "status"] == "ok"
     assert rows.loc["evil", "status"] == "error" and "HLS playlist" in rows.loc["evil", "error"]
+
+
+def test_a_clip_format_flag_standardises_and_a_short_clip_is_said_to_be_padded(tmp_path):
+    """``motive motion --frames ...`` masks the clip in that format (the flags used to be ignored
+    without --standardise); a clip shorter than the format is padded with a warning naming it."""
+    from motive.cli import main
+
+    write_video(tmp_path / "short.mp4", np.zeros((9, 32, 48, 3), np.uint8), 8.0)  # 1.1 s
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"short.mp4: shorter than the clip format .* fills 8 of 17 frames"):
+        code = main(["motion", str(tmp_path / "short.mp4"), "--out", str(out), "--frames", "17", "--fps",
+                     "8", "--height", "32", "--width", "48", "--workers", "1", "--no-preview", "-q"])  # fmt: skip
+    assert code == 0
+    stats = json.loads((out / "short" / "stats.json").read_text())
+    assert stats["standardise"]["padded_frames"] == 8 and len(stats["standardise"]["frame_indices"]) == 17

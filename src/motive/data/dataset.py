@@ -37,12 +37,12 @@ class Clip:
 class Problem:
     """One bad row: where it is and why it is bad."""
 
-    row: int | None
+    row: int | None  # the line of the metadata file (1 = a CSV's header), None: the whole dataset
     file: str
     reason: str
 
     def __str__(self) -> str:
-        where = f"row {self.row}" if self.row is not None else "dataset"
+        where = f"line {self.row}" if self.row is not None else "dataset"
         return f"{where}: {self.file}: {self.reason}"
 
 
@@ -93,7 +93,7 @@ def read_table(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
             Problem(None, str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")
         ]
     if path.suffix == ".jsonl":
-        rows, problems = [], []
+        rows, problems, lines = [], [], []
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -106,11 +106,23 @@ def read_table(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
                 problems.append(Problem(None, f"{path}:{n}", "not a JSON object"))
                 continue
             rows.append(row)
-        return pd.DataFrame(rows), problems
+            lines.append(n)
+        table = pd.DataFrame(rows)
+        table.attrs["lines"] = lines
+        return table, problems
     try:
-        return pd.read_csv(io.StringIO(text), keep_default_na=False, dtype={"video": str, "prompt": str}), []
+        table = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype={"video": str, "prompt": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         return pd.DataFrame(), [Problem(None, str(path), f"not a readable CSV table ({str(exc).strip()})")]
+    table.attrs["lines"] = [i + 2 for i in range(len(table))]  # line 1 is the header
+    return table, []
+
+
+def _line(table: pd.DataFrame, i: int) -> int:
+    """The metadata file's line of table row ``i`` (rows of a CSV holding quoted line breaks: their
+    first line counts as one)."""
+    lines = table.attrs.get("lines") or []
+    return lines[i] if i < len(lines) else i + 2
 
 
 def scan_dataset(
@@ -142,11 +154,11 @@ def scan_dataset(
             problems.append(Problem(None, str(meta), "every row has keep = 0: no clips left"))
             return Dataset(root, table, []), problems
     for i, row in table.iterrows():
-        rel = str(row["video"]).strip()
+        rel = "" if _missing(row["video"]) else str(row["video"]).strip()
         prompt = row["prompt"]
         bad = _check_row(root, rel, prompt, decode)
         if bad:
-            problems.append(Problem(int(i), rel or "<empty>", bad))
+            problems.append(Problem(_line(table, int(i)), rel or "<empty>", bad))
             continue
         extra = {c: row[c] for c in extra_cols}
         clips.append(Clip(int(i), _inside(root, rel), str(prompt).strip(), rel, extra))
@@ -159,6 +171,11 @@ def _inside(root: Path, rel: str) -> Path:
     return Path(os.path.normpath(root / rel))
 
 
+def _missing(value: object) -> bool:
+    """A cell with no value (JSON null, or a column a JSONL row leaves out)."""
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
 def _check_row(root: Path, rel: str, prompt: object, decode: bool) -> str | None:
     """Reason this row is unusable, or None."""
     if not rel:
@@ -166,10 +183,12 @@ def _check_row(root: Path, rel: str, prompt: object, decode: bool) -> str | None
     path = _inside(root, rel)
     if not path.is_relative_to(root):
         return "path escapes the dataset folder"
-    if prompt is None or (isinstance(prompt, float) and pd.isna(prompt)) or not str(prompt).strip():
+    if _missing(prompt) or not str(prompt).strip():
         return "missing prompt"
     if not path.exists():
         return "file not found"
+    if not (path.is_file() or path.is_dir()):  # never opened: reading a named pipe would block forever
+        return "not a regular file or a folder of frames (a pipe, socket or device)"
     if decode:
         try:
             read_video(path, max_frames=1)
@@ -199,3 +218,19 @@ def first_per_label(clips: list[Clip], key: str, per_label: int, exclude: tuple[
         taken[value] = taken.get(value, 0) + 1
         chosen.append(c)
     return chosen
+
+
+def read_prompt_table(path: str | Path) -> pd.DataFrame:
+    """A prompts table (csv or jsonl, like a dataset's metadata: a ``prompt`` column, other columns
+    kept); one row per prompt."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: prompts file not found")
+    table, problems = read_table(path)
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    if "prompt" not in table.columns or table.empty:
+        raise ValueError(f"{path}: needs a 'prompt' column and at least one row")
+    if (table["prompt"].astype(str).str.strip() == "").any():
+        raise ValueError(f"{path}: a row has an empty prompt")
+    return table

@@ -8,6 +8,7 @@ reported and checked (the feature store keeps the target, see ``StandardiseTarge
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -123,6 +124,18 @@ def resize_crop(
     return np.ascontiguousarray(out), scale, (top, left, height, width)
 
 
+def warn_padded(source: str, record: StandardiseRecord) -> None:
+    """Say so when a clip was too short for the target and its last frame fills the rest (a 2-s GIF
+    brought to 81 frames at 16 fps ends in 49 frozen frames, which teach the model stillness)."""
+    if record.padded_frames:
+        total = len(record.frame_indices)
+        warnings.warn(
+            f"{source}: shorter than the clip format ({record.source_frames} frames at "
+            f"{record.source_fps:g} fps); its last frame fills {record.padded_frames} of {total} frames",
+            stacklevel=3,
+        )
+
+
 def standardise(video: Video, target: StandardiseTarget) -> tuple[Video, StandardiseRecord]:
     """Resample ``video`` in time and space to ``target``; returns the new clip and what was done."""
     idx, padded = resample_indices(video.num_frames, video.fps, target.fps, target.frames)
@@ -136,6 +149,7 @@ def standardise(video: Video, target: StandardiseTarget) -> tuple[Video, Standar
         scale=scale,
         crop=crop,
     )
+    warn_padded(str(video.source), record)
     return Video(frames, target.fps, video.source), record
 
 
@@ -223,6 +237,7 @@ def standardise_stream(reader: ClipReader, target: StandardiseTarget) -> tuple[V
         source_frames_from=known,
     )
     frames = np.stack([kept[i] for i in idx])  # [F, target.height, target.width, 3]
+    warn_padded(str(reader.path), record)
     return Video(frames, target.fps, str(reader.path)), record
 
 

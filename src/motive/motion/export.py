@@ -13,7 +13,6 @@ Clips run in a process pool; ``stats.json`` is written last, so a finished clip 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
 import time
@@ -33,6 +32,7 @@ from motive.files import write_text_atomic
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 from motive.motion.preview import contact_sheet, write_contact_sheet, write_preview
+from motive.parallel import forkserver_context
 
 SUMMARY_COLUMNS = [
     "id",
@@ -221,7 +221,7 @@ def run_motion(
             rows[job.clip_id] = process_clip(job, config, options, force)
             bar.update()
     else:
-        context = multiprocessing.get_context("spawn")
+        context = forkserver_context()  # never re-runs the caller's script
         init = (tuple(plugins), max(1, cores // workers))
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=init

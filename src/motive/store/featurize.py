@@ -261,6 +261,11 @@ def _featurize_rank(
     ]
     journal = Journal(out / WORK, ranks.rank, config.proj_dim)
     todo = [c for c in chunks if not journal.done.issuperset(c)]
+    if journal.done:
+        logger.info(
+            "resuming %s: %d of %d clips%s already saved", out, len(journal.done), sum(map(len, chunks)),
+            f" of rank {ranks.rank}" if ranks.world > 1 else "",
+        )  # fmt: skip
     mask = config.mask.for_model(model.scale_spatial, model.scale_temporal)
     if todo:  # every prompt of this rank through the text encoder once; it is then freed
         model.cache_prompts([dataset.clips[i].prompt for c in todo for i in c])
@@ -293,38 +298,58 @@ def _featurize_rank(
         for chunk, prepared in zip(todo, loader):
             inputs = encode_prepared(model, prepared)
             good = [k for k, x in enumerate(inputs) if isinstance(x, ClipInputs)]
-            batch_row = {k: b for b, k in enumerate(good)}  # chunk position → row of the batch
-            # the chunk's clips together (one vectorised pass when the model is small), also those a
-            # resumed run journaled already: the same batch gives the same bits as an uninterrupted run
-            if good:
+            # A small model's chunk goes in one vectorised pass, also the clips a resumed run journaled
+            # already: the same batch gives the same bits as an uninterrupted run. A large model's clips
+            # take the streaming path one by one anyway, so each is journaled (saved) as it is done.
+            per_clip = not featurizer.batchable(len(good))
+            groups = [[k] for k in good if chunk[k] not in journal.done] if per_clip else [good]
+            for group in filter(None, groups):
                 dev = model.device
-                vectors, norms = featurizer.features(
-                    torch.stack([inputs[k].latent for k in good]).to(dev),  # [B, C, f, h, w]
-                    model.encode_text([dataset.clips[chunk[k]].prompt for k in good]),  # [B, L, D]
-                    torch.stack([inputs[k].mask for k in good]).to(dev),  # [B, f, h, w]
-                )
-                vectors = vectors.cpu().numpy()  # [B, D']
-            for k, (i, x) in enumerate(zip(chunk, inputs)):
-                if i in journal.done:
-                    continue
-                row = index_row(i, dataset.clips[i])
-                vector = np.zeros(config.proj_dim, np.float32)
-                if isinstance(x, ClipInputs):
-                    vector = vectors[batch_row[k]]
-                    row.update(
-                        frames=x.frames,
-                        mean_flow=x.mean_flow,
-                        mask_mean=float(x.mask.mean()),
-                        grad_norm=norms[batch_row[k]],
-                        status="ok",
-                        **{**x.motion, "cuts": json.dumps(x.motion["cuts"])},
-                    )
+                h = torch.stack([inputs[k].latent for k in group]).to(dev)  # [B, C, f, h, w]
+                text = model.encode_text([dataset.clips[chunk[k]].prompt for k in group])  # [B, L, D]
+                w = torch.stack([inputs[k].mask for k in group]).to(dev)  # [B, f, h, w]
+                if per_clip:
+                    vector, norm = featurizer.feature(
+                        h, text, w
+                    )  # the streaming path, as ``features`` takes it
+                    vectors, norms = vector[None].cpu().numpy(), [norm]  # [1, D']
                 else:
+                    vectors, norms = featurizer.features(h, text, w)
+                    vectors = vectors.cpu().numpy()  # [B, D']
+                for b, k in enumerate(group):
+                    if chunk[k] not in journal.done:
+                        x = inputs[k]
+                        row = index_row(chunk[k], dataset.clips[chunk[k]])
+                        row.update(
+                            frames=x.frames,
+                            mean_flow=x.mean_flow,
+                            mask_mean=float(x.mask.mean()),
+                            grad_norm=norms[b],
+                            status="ok",
+                            **{**x.motion, "cuts": json.dumps(x.motion["cuts"])},
+                        )
+                        journal.add(row, vectors[b])
+                        bar.update(1)
+                journal.sync()
+            for i, x in zip(chunk, inputs):
+                if not isinstance(x, ClipInputs) and i not in journal.done:
+                    row = index_row(i, dataset.clips[i])
                     row.update(status="error", error=str(x))
-                journal.add(row, vector)
-                bar.update(1)
+                    journal.add(row, np.zeros(config.proj_dim, np.float32))
+                    bar.update(1)
             journal.sync()
     finally:
         journal.close()
         bar.close()
     finalise_rank(out, journal, ranks)
+
+
+def saved_clips(out: Path) -> tuple[int, int]:
+    """(clips saved, clips planned) of the run at ``out``: what an interrupted run leaves to resume."""
+    if (out / META).is_file():
+        n = len(Store.open(out).index)
+        return n, n
+    if not (out / WORK / PLAN).is_file():
+        return 0, 0
+    planned = json.loads((out / WORK / PLAN).read_text())["dataset"]["clips"]
+    return sum(f.read_text().count("\n") for f in (out / WORK).glob("rank-*.jsonl")), planned

@@ -97,8 +97,21 @@ def compat_diffs(a: dict, b: dict) -> list[str]:
             ]
             continue
         if va != vb:
-            diffs.append(f"{key}: {va} != {vb}")
+            diffs += changed_values(key, va, vb)
     return diffs
+
+
+def changed_values(key: str, a: object, b: object) -> list[str]:
+    """``key.sub: a != b`` for each entry where two settings differ (dicts compared entry by entry,
+    so a one-value change is one short line, not two whole settings dicts)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [f"{key}: {a} != {b}"]
+    return [
+        line
+        for sub in sorted(set(a) | set(b), key=str)
+        if a.get(sub) != b.get(sub)
+        for line in changed_values(f"{key}.{sub}", a.get(sub), b.get(sub))
+    ]
 
 
 def check_compatible(a: dict, b: dict, what: str = "store") -> None:
@@ -121,7 +134,7 @@ def plan_diffs(old: dict, new: dict) -> list[str]:
     diffs = compat_diffs(old, new)
     for key in ("dataset", "layout"):
         if old.get(key) != new.get(key):
-            diffs.append(f"{key}: {old.get(key)} != {new.get(key)}")
+            diffs += changed_values(key, old.get(key), new.get(key))
     return diffs
 
 
