@@ -97,12 +97,11 @@ def test_a14b_store_is_refused_by_the_other_expert(wan22_dirs, tmp_path):
     assert scores.shape == (2, 2)
 
 
-def test_ti2v_featurizes_at_a_reduced_format(wan22_dirs, tmp_path):
-    data = real_clip_dataset(tmp_path / "d", POOL[:2], ["water", "a train"])
-    args = ["--model", str(wan22_dirs["ti2v"]), "--data", str(data), "--out", str(tmp_path / "s")]
-    fmt = [
+def _ti2v_format(frames: int) -> list[str]:
+    """A TI2V-5B clip format small enough for the CPU, with a small projection and no worker processes."""
+    return [
         "--frames",
-        "5",
+        str(frames),
         "--fps",
         "24",
         "--height",
@@ -114,6 +113,12 @@ def test_ti2v_featurizes_at_a_reduced_format(wan22_dirs, tmp_path):
         "--workers",
         "0",
     ]
+
+
+def test_ti2v_featurizes_at_a_reduced_format(wan22_dirs, tmp_path):
+    data = real_clip_dataset(tmp_path / "d", POOL[:2], ["water", "a train"])
+    args = ["--model", str(wan22_dirs["ti2v"]), "--data", str(data), "--out", str(tmp_path / "s")]
+    fmt = _ti2v_format(5)
     assert main(["featurize", *args, *fmt, "-q"]) == 0
     meta = json.loads((tmp_path / "s" / "meta.json").read_text())
     assert meta["latent_shape"] == [48, 2, 4, 4]
@@ -124,20 +129,7 @@ def test_ti2v_featurizes_with_a_given_first_frame_and_the_store_refuses_another_
 ):
     data = real_clip_dataset(tmp_path / "d", POOL[:2], ["water", "a train"])
     queries = real_clip_dataset(tmp_path / "q", QUERIES[:1], ["the camera pans left"])
-    fmt = [
-        "--frames",
-        "9",
-        "--fps",
-        "24",
-        "--height",
-        "64",
-        "--width",
-        "64",
-        "--proj-dim",
-        "16",
-        "--workers",
-        "0",
-    ]
+    fmt = _ti2v_format(9)
     store = tmp_path / "s"
     args = ["--model", str(wan22_dirs["ti2v"]), "--data", str(data), *fmt]
     assert main(["featurize", *args, "--out", str(store), "--condition", "first-frame", "-q"]) == 0
