@@ -108,8 +108,9 @@ def test_the_cli_reports_a_corrupted_store_in_one_line(tiny_model, mini_world, t
     s = _store_copy(tiny_model, mini_world, tmp_path_factory, "cli")
     _edit_meta(s, lambda m: m["gradient"].update(noise_seed=5))
     assert main(["store", "info", str(s)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "meta.json: checksum mismatch" in err
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "motive: store: checking the inputs"  # the first log line, before any work
+    assert len(lines) == 2 and "meta.json: checksum mismatch" in lines[1]  # then the error, in one line
 
 
 def test_a_store_older_than_the_featurize_options_matches_their_defaults_only():
