@@ -128,7 +128,8 @@ def _timing(size: str, clip: str) -> dict:
 
 
 def _store_per_clip(model) -> float:
-    from motive.demo.world import WorldConfig, write_split
+    from motive.demo.render import write_split
+    from motive.demo.world import WorldConfig
     from motive.gradients import GradientConfig
     from motive.store import FeaturizeOptions, featurize
 

@@ -29,7 +29,8 @@ def main() -> dict:
 
     import motive.gradients
     from motive.cli.commands import quiet_libraries
-    from motive.demo.world import WorldConfig, write_split
+    from motive.demo.render import write_split
+    from motive.demo.world import WorldConfig
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.projection import Fastfood

@@ -45,7 +45,8 @@ def child(folder: str, data: str, mode: str, steps: int, frames: int, height: in
     from motive.data.dataset import load_dataset
     from motive.finetune import FinetuneConfig, train_on
     from motive.log import peak_host_gib
-    from motive.models.wan import ModelSettings, VideoModel
+    from motive.models.checkpoint import ModelSettings
+    from motive.models.wan import VideoModel
 
     settings = ModelSettings(text_len=512, frames=frames, height=height, width=width, fps=16.0)
     clips = load_dataset(data)

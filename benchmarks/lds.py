@@ -91,7 +91,8 @@ def smoke_run(root: Path) -> Path:
     and an untrained tiny model, scored by the demo's own scoring stage (seconds)."""
     from motive.demo import stages
     from motive.demo.config import DemoConfig
-    from motive.demo.world import WorldConfig, generate_world
+    from motive.demo.render import generate_world
+    from motive.demo.world import WorldConfig
     from motive.models.tiny import build_tiny_model
 
     world = WorldConfig(seed=3, clips=10, query_clips=6, eval_clips=2)

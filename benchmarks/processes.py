@@ -29,8 +29,9 @@ def main() -> dict:
     from motive.cli.commands import quiet_libraries
     from motive.data.dataset import load_dataset
     from motive.demo.config import DemoConfig
+    from motive.demo.render import write_split
     from motive.demo.stages import finetune_and_evaluate, held_out_clips
-    from motive.demo.world import WorldConfig, write_split
+    from motive.demo.world import WorldConfig
     from motive.inputs import dataset_inputs
     from motive.models.tiny import build_tiny_model
     from motive.parallel import Processes, default_processes

@@ -18,7 +18,8 @@ def main() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     os.environ["MOTIVE_CACHE"] = str(tmp / "cache")
     from motive.cli.commands import quiet_libraries
-    from motive.demo.world import WorldConfig, write_split
+    from motive.demo.render import write_split
+    from motive.demo.world import WorldConfig
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.store import featurize

@@ -24,7 +24,8 @@ def main() -> dict:
     from motive.cli.commands import quiet_libraries
     from motive.data.dataset import load_dataset
     from motive.demo.measures import exact_unit_gradients, spearman
-    from motive.demo.world import WorldConfig, write_split
+    from motive.demo.render import write_split
+    from motive.demo.world import WorldConfig
     from motive.gradients import GradientConfig
     from motive.models.tiny import build_tiny_model
     from motive.projection import Fastfood, l2_normalise

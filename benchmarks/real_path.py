@@ -319,7 +319,7 @@ def main() -> None:
         return
     from motive.data.standardise import StandardiseTarget
     from motive.log import configure
-    from motive.models.wan import ModelSettings
+    from motive.models.checkpoint import ModelSettings
 
     configure(0)
     clips = 2 if args.smoke else args.clips

@@ -32,7 +32,8 @@ def _per_frame(path: Path) -> np.ndarray:
 
 def main() -> dict:
     from motive.data.video import read_video
-    from motive.demo.world import WorldConfig, write_split
+    from motive.demo.render import write_split
+    from motive.demo.world import WorldConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="motive_bench_"))
     config = WorldConfig(seed=0, pool_clips=CLIPS)

@@ -46,7 +46,8 @@ def quiet_libraries():
 @pytest.fixture(scope="session")
 def mini_world(tmp_path_factory) -> Path:
     """A 4-split world with a handful of clips per split (seconds to make)."""
-    from motive.demo.world import WorldConfig, generate_world
+    from motive.demo.render import generate_world
+    from motive.demo.world import WorldConfig
 
     out = tmp_path_factory.mktemp("world")
     generate_world(WorldConfig(seed=3, clips=10, query_clips=10, eval_clips=10), out, progress=False)

@@ -120,7 +120,7 @@ def test_a_killed_finetune_resumes_to_the_same_weights(model_dir, mini_world, tm
 def test_a14b_trains_only_the_attributed_expert(wan22_dirs, tmp_path):
     import shutil
 
-    from motive.models.wan import ModelSettings
+    from motive.models.checkpoint import ModelSettings
     from tests.conftest import real_clip_dataset
 
     data = real_clip_dataset(tmp_path / "d", ["imageio__newtonscradle.gif"], ["a cradle"])
@@ -226,7 +226,7 @@ def test_a_checkpoint_of_other_data_is_refused(model_dir, mini_world, tmp_path):
 def test_ti2v_fine_tunes_with_its_own_shift_and_per_token_timesteps(wan22_dirs, tmp_path):
     import shutil
 
-    from motive.models.wan import ModelSettings
+    from motive.models.checkpoint import ModelSettings
     from tests.conftest import real_clip_dataset
 
     data = real_clip_dataset(tmp_path / "d", ["imageio__newtonscradle.gif"], ["a cradle"])

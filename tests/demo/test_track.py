@@ -1,7 +1,8 @@
 import numpy as np
 
+from motive.demo.render import render_clip
 from motive.demo.track import MotionClassifier, motion_features, track_clip, tracker_check, trajectory_error
-from motive.demo.world import ClipSpec, render_clip
+from motive.demo.world import ClipSpec
 
 
 def test_tracker_follows_the_object_of_true_clips(mini_world):

@@ -4,16 +4,8 @@ import pytest
 
 from motive.data.dataset import load_dataset
 from motive.data.video import read_video
-from motive.demo.world import (
-    BASE_RARE,
-    MOTIONS,
-    ClipSpec,
-    WorldConfig,
-    held_out_pairs,
-    render_clip,
-    sample_specs,
-    trajectory,
-)
+from motive.demo.render import render_clip, trajectory
+from motive.demo.world import BASE_RARE, MOTIONS, ClipSpec, WorldConfig, held_out_pairs, sample_specs
 
 
 def _spec(motion, camera="none", seed=7):
@@ -54,7 +46,7 @@ def test_world_layout_and_labels(mini_world):
 
 
 def test_world_is_deterministic(tmp_path):
-    from motive.demo.world import generate_world
+    from motive.demo.render import generate_world
 
     cfg = WorldConfig(seed=11, clips=3, query_clips=2, eval_clips=2)
     generate_world(cfg, tmp_path / "a", progress=False)
@@ -143,9 +135,9 @@ def test_variable_length():
 
 
 def test_parallel_rendering_writes_the_same_split(tmp_path, monkeypatch):
-    from motive.demo.world import write_split
+    from motive.demo.render import write_split
 
-    monkeypatch.setattr("motive.demo.world.PARALLEL_MIN_CLIPS", 2)
+    monkeypatch.setattr("motive.demo.render.PARALLEL_MIN_CLIPS", 2)
     cfg = WorldConfig(seed=5, query_clips=6)
     serial = write_split(cfg, "query", tmp_path / "a", progress=False, workers=0)
     parallel = write_split(cfg, "query", tmp_path / "b", progress=False, workers=2)
@@ -172,7 +164,7 @@ def test_world_written_before_a_setting_existed_is_still_found(tmp_path):
     import json
     from dataclasses import asdict
 
-    from motive.demo.world import world_exists
+    from motive.demo.render import world_exists
 
     config = WorldConfig(clips=3)
     for split in ("base", "pool", "query", "eval"):

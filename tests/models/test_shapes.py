@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from motive.models.checkpoint import ModelSettings
 from motive.models.shapes import build_pipeline
-from motive.models.wan import ModelSettings, VideoModel, model_fingerprint
+from motive.models.wan import VideoModel, model_fingerprint
 
 
 def test_native_formats_come_from_the_vae(real_shaped_dir, wan22_dirs):

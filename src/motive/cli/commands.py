@@ -143,7 +143,7 @@ def model_format(path: str) -> StandardiseTarget:
     """A model folder's clip format without loading it: ``motive.json``, else its VAE's native one."""
     import json
 
-    from motive.models.wan import ModelSettings, local_pipeline
+    from motive.models.checkpoint import ModelSettings, local_pipeline
 
     local = local_pipeline(path)
     vae = local / "vae" / "config.json"

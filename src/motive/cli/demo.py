@@ -14,7 +14,7 @@ from motive.demo.world import WorldConfig
 
 
 def run_world(args: argparse.Namespace) -> int:
-    from motive.demo.world import generate_world
+    from motive.demo.render import generate_world
 
     paths = generate_world(from_args(WorldConfig(), args), args.out, progress=not args.quiet)
     for split, path in paths.items():

@@ -17,7 +17,7 @@ from motive.attribute import AttributionConfig, method_scores, write_selection
 from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.demo.config import DemoConfig
 from motive.demo.pretrain import PretrainConfig, VaeConfig, is_pretrained, pretrain
-from motive.demo.world import generate_world, world_exists
+from motive.demo.render import generate_world, world_exists
 from motive.dimensions import WEIGHT_FREE
 from motive.evaluate import evaluate, target_specificity
 from motive.finetune import FinetuneConfig, train_on

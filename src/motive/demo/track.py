@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from motive.data.video import read_video
-from motive.demo.world import COLOURS, MOTIONS, ClipSpec, Trajectory, WorldConfig, sample_specs, trajectory
+from motive.demo.render import Trajectory, trajectory
+from motive.demo.world import COLOURS, MOTIONS, ClipSpec, WorldConfig, sample_specs
 
 DARK_TONE = 0.55  # the shaded half of the object's body (``render_clip``'s two-tone body)
 TONE_TOLERANCE = 0.16  # RGB distance (0–1 scale) within which a pixel is taken for the object

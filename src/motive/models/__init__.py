@@ -1,9 +1,8 @@
 """Models: the ``VideoModel`` seam over diffusers Wan and the tiny demo-model factory."""
 
+from motive.models.checkpoint import ModelError, ModelSettings
 from motive.models.tiny import TinyConfig, build_tiny_model
 from motive.models.wan import (
-    ModelError,
-    ModelSettings,
     VideoModel,
     frames_to_tensor,
     model_fingerprint,

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from motive.models.wan import CONDITIONS, ModelSettings, VideoModel
+from motive.models.checkpoint import ModelSettings
+from motive.models.wan import CONDITIONS, VideoModel
 
 TOKENIZERS = ("byte", "word")
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2: UMT5's pad and end-of-text ids
