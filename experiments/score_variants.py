@@ -9,7 +9,7 @@ Query stores whose feature is zero (static queries) are left out, as ``attribute
 ``--featurize temporal,deflated --seeds 0,1,2`` first featurizes the pool and queries with those
 options (``motive_<option>_seed{S}``, the demo's σ and mask, reused when present) and scores them too.
 
-    python benchmarks/score_variants.py runs/demo [--damping 0.1,1,10] [--featurize temporal,deflated]
+    python experiments/score_variants.py runs/demo [--damping 0.1,1,10] [--featurize temporal,deflated]
 """
 
 from __future__ import annotations

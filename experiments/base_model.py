@@ -18,19 +18,19 @@ motion group (optionally of its motion and background) would show a wrong/true l
 is saved as a model folder (``OUT/step{k}``) and its figures appended to ``OUT/checkpoints.jsonl``;
 a killed run resumes from its last checkpoint.
 
-    python benchmarks/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
-    python benchmarks/base_model.py --run runs/demo --word-swaps   # which words the base model uses
-    python benchmarks/base_model.py --run runs/demo --where [MODEL ...]  # σ = 1: ideal vs the model
+    python experiments/base_model.py --run runs/demo --out runs/base_model_steps --steps 10000 --every 2500
+    python experiments/base_model.py --run runs/demo --word-swaps   # which words the base model uses
+    python experiments/base_model.py --run runs/demo --where [MODEL ...]  # σ = 1: ideal vs the model
         # (held-out pairs, new clips of seen pairs, the training clips) and what the text encoder holds
-    python benchmarks/base_model.py --run runs/demo --out runs/base_model_mw20 --steps 2500 --every 2500 \
+    python experiments/base_model.py --run runs/demo --out runs/base_model_mw20 --steps 2500 --every 2500 \
         --motion-weight 20     # pretraining that weighs moving cells more
-    python benchmarks/base_model.py --run runs/demo --out runs/base_model_high --sigma-range 0.9,1 \
+    python experiments/base_model.py --run runs/demo --out runs/base_model_high --sigma-range 0.9,1 \
         --steps 2500 --every 2500   # pretraining on the highest noise levels only
-    python benchmarks/base_model.py --run runs/demo --word-check MODEL [MODEL ...]  # the motion-word
+    python experiments/base_model.py --run runs/demo --word-check MODEL [MODEL ...]  # the motion-word
         # check per σ on the latent frames after the first, and whether it meets the demo's rule
-    python benchmarks/base_model.py --run runs/demo --base M --joint-text --out runs/joint --steps 2500 \
+    python experiments/base_model.py --run runs/demo --base M --joint-text --out runs/joint --steps 2500 \
         --every 500   # M's VAE, tokenizer and condition; its text encoder trained with a fresh transformer
-    python benchmarks/base_model.py --smoke    # a mini world and a few steps: seconds
+    python experiments/base_model.py --smoke    # a mini world and a few steps: seconds
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lds import open_run  # benchmarks/lds.py
+from lds import open_run  # experiments/lds.py
 
 from motive.data.dataset import first_per_label, load_dataset
 from motive.demo.measures import topk_precision
@@ -408,7 +408,7 @@ def main() -> None:
     )
     args = p.parse_args()
 
-    run, tmp = open_run(args)  # benchmarks/lds.py
+    run, tmp = open_run(args)  # experiments/lds.py
     if args.smoke:
         args.steps, args.every, args.per_motion = 4, 2, 1
     world = Path(args.world) if args.world else run / "world"

@@ -5,7 +5,7 @@ its ``eval`` split (to test it), against the trajectories the world recorded
 (``motive.demo.track.tracker_check``). The tracker is what scores generated motion; it must be right on
 true clips first (trajectory error ≤ 1 px, motion accuracy ≥ 95%).
 
-    python benchmarks/tracker.py runs/demo/world [WORLD ...]     # → WORLD/tracker_check.json
+    python experiments/tracker.py runs/demo/world [WORLD ...]     # → WORLD/tracker_check.json
 """
 
 from __future__ import annotations

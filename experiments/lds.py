@@ -11,8 +11,8 @@ store's mask settings, through the shared input cache), motion magnitude (the st
 and random (seeded as the demo's first random baseline). Resumable: a killed run continues from the
 finished subsets in OUT/subsets/.
 
-    python benchmarks/lds.py --run runs/demo [--out runs/demo/lds --subsets 32 --steps 150]
-    python benchmarks/lds.py --smoke        # a mini world and an untrained tiny model, seconds
+    python experiments/lds.py --run runs/demo [--out runs/demo/lds --subsets 32 --steps 150]
+    python experiments/lds.py --smoke        # a mini world and an untrained tiny model, seconds
 
 Prints a table method × LDS mean [95% t-interval over queries] and writes it to OUT/lds_table.json.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from score_variants import OPTIONS  # benchmarks/score_variants.py: the featurize options
+from score_variants import OPTIONS  # experiments/score_variants.py: the featurize options
 
 from motive.attribute import store_scores
 from motive.data.dataset import load_dataset

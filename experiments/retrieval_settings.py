@@ -3,7 +3,7 @@
 For each setting ``SEEDS,DRAWS,SIGMA[,GROUP]`` featurize the pool and the queries of a demo run with its
 base model (stores under OUT, reused when present), score by cosine and report, over the queries with
 motion, the share of each query's top 10% of the pool that shares its motion (and its colour) — the
-demo's retrieval measure — and, when the run has an LDS folder (``benchmarks/lds.py``), the LDS of the
+demo's retrieval measure — and, when the run has an LDS folder (``experiments/lds.py``), the LDS of the
 setting's scores against the fine-tunes already measured there (no new fine-tuning). GROUP names a
 parameter subset (``GROUPS``; default ``all``). Each finished setting is appended to
 ``OUT/settings.jsonl``, so a killed sweep resumes.
@@ -11,9 +11,9 @@ parameter subset (``GROUPS``; default ``all``). Each finished setting is appende
 Choose settings on one world and report them on another (a second demo run with another world seed
 and pretraining seed): a setting picked on the evaluation queries themselves is tuned, not measured.
 
-    python benchmarks/retrieval_settings.py --run runs/demo --out runs/demo/settings \
+    python experiments/retrieval_settings.py --run runs/demo --out runs/demo/settings \
         0,1,0.3 0,1,0.1 0,4,0.3 0,1,0.3,cross_attn 0+1+2,1,0.3    # SEEDS,DRAWS,SIGMA[,GROUP]
-    python benchmarks/retrieval_settings.py --smoke     # a mini world, seconds
+    python experiments/retrieval_settings.py --smoke     # a mini world, seconds
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from lds import open_run, variant_scores  # benchmarks/lds.py
+from lds import open_run, variant_scores  # experiments/lds.py
 
 from motive.data.dataset import load_dataset
 from motive.demo.measures import topk_precision

@@ -6,7 +6,7 @@ change against the base of the held-out motion-weighted loss on MOTION's eval cl
 every other moving motion's eval clips ("other"), and their difference (specificity), all on one
 (σ, ε) grid with 4 draws per σ.
 
-    python benchmarks/finetune_harness.py --model runs/demo/base_model \
+    python experiments/finetune_harness.py --model runs/demo/base_model \
         --pool runs/demo/world/pool --eval runs/demo/world/eval [--motion bounce --lr 1e-4 --steps 150]
 """
 

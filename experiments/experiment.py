@@ -4,7 +4,7 @@ Columns, each a mean with its 95% Student-t interval:
 
 - same-motion / same-colour precision@10% per query (averaged over the attribution seeds whose
   stores exist), interval over the queries with motion (static queries have no ranking);
-- LDS (``benchmarks/lds.py`` must have run: RUN/lds/lds_table.json), interval over queries;
+- LDS (``experiments/lds.py`` must have run: RUN/lds/lds_table.json), interval over queries;
 - held-out target-motion loss, specificity (the demo's fine-tunes, interval over the fine-tuning
   seeds) and the target share of each method's selection (every gradient method: the vote over the
   target motion's queries, interval over attribution seeds);
@@ -17,7 +17,7 @@ appearance-deflated features when ``score_variants.py --featurize`` made their s
 Also the paper's two analyses on ground truth (``analyses``): the cross-motion overlap of top-10%
 selections and the relation of scores to motion magnitude, with plots.
 
-    python benchmarks/experiment.py runs/demo     # RUN/experiment.{md,json}, RUN/experiment_*.png
+    python experiments/experiment.py runs/demo     # RUN/experiment.{md,json}, RUN/experiment_*.png
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from lds import variant_scores  # benchmarks/lds.py: a pool store scored against its query store
+from lds import variant_scores  # experiments/lds.py: a pool store scored against its query store
 from scipy import stats
-from score_variants import OPTIONS  # benchmarks/score_variants.py: the featurize options
+from score_variants import OPTIONS  # experiments/score_variants.py: the featurize options
 
 from motive.data.dataset import load_dataset
 from motive.demo.measures import topk_precision

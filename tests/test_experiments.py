@@ -1,0 +1,82 @@
+"""The experiment scripts the attribution experiment's numbers come from still run (their smoke modes)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_parameter_groups_cover_the_blocks():
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        from retrieval_settings import group_params
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    assert group_params("all", 4) is None
+    assert group_params("first_half", 4) == ["blocks.0.*", "blocks.1.*"]
+    assert group_params("second_half", 5) == ["blocks.2.*", "blocks.3.*", "blocks.4.*"]
+    assert group_params("cross_attn", 4) == ["blocks.*.attn2.*"]
+    with pytest.raises(ValueError, match="unknown parameter group"):
+        group_params("mlp", 4)
+
+
+def test_retrieval_settings_smoke(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "retrieval_settings.py", "--smoke", "--threads", "1"],
+        cwd=EXPERIMENTS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("seed ")]
+    assert len(lines) == 3 and "cross_attn" in lines[1] and "seed 0+1 " in lines[2], out.stdout
+    assert "precision motion" in lines[0]
+
+
+def _smoke(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, script, "--smoke", "--threads", "1", *args],
+        cwd=EXPERIMENTS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_base_model_smoke_trains_and_measures(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--text-len", "96", "--sigma-range", "0.5,1")
+    rows = [json.loads(line) for line in (tmp_path / "checkpoints.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and "step 4: motion words" in stdout
+    assert {"motion_word_ratio", "motion_word_ratio_sigma1", "motive_motion_precision"} <= set(rows[-1])
+    assert json.loads((tmp_path / "step4" / "motive.json").read_text())["text_len"] == 96
+
+
+def test_base_model_smoke_where(tmp_path):
+    _smoke("base_model.py", "--out", str(tmp_path), "--where")
+    rows = json.loads((tmp_path / "where.json").read_text())
+    assert set(rows["ideal_sigma1"]) == {"motion", "motion, where-blind", "motion+background"}
+    (model,) = (v for k, v in rows.items() if k != "ideal_sigma1")
+    assert set(model) == {"eval", "pool", "base", "text_probe"}
+    assert 0.0 <= model["text_probe"]["motion"] <= 1.0 and "colour" in model["text_probe"]
+
+
+def test_base_model_smoke_word_check(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--word-check", "RUN_BASE")
+    (row,) = json.loads((tmp_path / "word_check.json").read_text()).values()
+    assert row["condition"] == "none" and set(row["per_sigma"]) == {"1.0", "0.8", "0.6", "0.45", "0.3"}
+    assert isinstance(row["rule_met"], bool) and "rule met at σ = 1" in stdout
+
+
+def test_base_model_smoke_joint_text(tmp_path):
+    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--joint-text")
+    rows = [json.loads(line) for line in (tmp_path / "joint_text.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and "step 4: at σ = 1" in stdout
+    assert set(rows[0]["per_sigma"]) == {"1.0"} and len(rows[1]["per_sigma"]) == 5  # every σ at the end
+    assert (tmp_path / "step4" / "text_encoder").is_dir()  # the trained encoder is saved with the model
