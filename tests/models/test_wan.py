@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -75,9 +76,16 @@ def test_clear_errors_for_bad_paths(tmp_path):
         VideoModel.from_pretrained(other)
 
 
-def test_generate_returns_uint8_video(tiny_model):
-    out = tiny_model.generate(["a red ball"], steps=2, frames=5)
+def test_generate_returns_uint8_video_and_logs_its_steps(tiny_model, monkeypatch, caplog):
+    monkeypatch.setattr("motive.models.wan.STEP_LOG_SECONDS", 0.0)  # a line every step
+    with caplog.at_level(logging.INFO, logger="motive"):
+        out = tiny_model.generate(["a red ball"], steps=2, frames=5)
     assert out.shape == (1, 5, 64, 64, 3) and out.dtype == np.uint8
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sampling 1 video(s)")]
+    assert [m.split(",")[0] for m in steps] == [
+        "sampling 1 video(s): step 1 of 2",
+        "sampling 1 video(s): step 2 of 2",
+    ]
 
 
 def test_channels_last_vae_changes_speed_not_results(tiny_model, tmp_path):

@@ -18,6 +18,7 @@ import gc
 import hashlib
 import json
 import logging
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from motive.models.checkpoint import (
 # What the model sees besides the text: nothing (text-to-video), or the clip's first frame, given as the
 # clean first latent frame with timestep 0 on its tokens (Wan2.2-TI2V's image-to-video mode).
 CONDITIONS = ("none", "first-frame")
+STEP_LOG_SECONDS = 10.0  # while sampling, a log line at most this often (a real-size video takes minutes)
 
 
 def default_device() -> str:
@@ -479,6 +481,19 @@ class VideoModel:
             generator = [torch.Generator("cpu").manual_seed(s) for s in seed]
         else:
             generator = torch.Generator("cpu").manual_seed(seed)
+        started = last = time.monotonic()
+
+        def step_log(pipe, i: int, t, tensors: dict) -> dict:
+            """Says how far sampling is, at most every ``STEP_LOG_SECONDS``."""
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= STEP_LOG_SECONDS:
+                last = now
+                logger.info(
+                    "sampling %d video(s): step %d of %d, %.0f s", len(prompts), i + 1, steps, now - started
+                )
+            return tensors
+
         with self.vae_channels_last():
             out = self.pipe(
                 prompt=prompts,
@@ -491,6 +506,7 @@ class VideoModel:
                 generator=generator,
                 output_type="np",
                 max_sequence_length=s.text_len,
+                callback_on_step_end=step_log,
             ).frames
         return (np.clip(np.asarray(out), 0, 1) * 255 + 0.5).astype(np.uint8)
 
