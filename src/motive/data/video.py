@@ -230,8 +230,12 @@ def _codec_settings(codec: str, path: Path) -> tuple[str, str, dict[str, str]]:
     if codec == "h264":
         # no macroblock-tree rate control: x264's reads memory it never wrote for it, so the same frames
         # encoded twice in one busy process gave different videos (measured with the heap filled with
-        # garbage first: 11 of 20 decoded identically, up to 16 grey levels apart; 30 of 30 without it)
-        return "libx264", "yuv420p", {"crf": "18", "preset": "medium", "x264-params": "mbtree=0"}
+        # garbage first: 11 of 20 decoded identically, up to 16 grey levels apart; 30 of 30 without it).
+        # Without it, CRF lets P-frames refine a still scene the I-frame left coarse (a still world clip
+        # changed by 0.10-0.18 grey levels a pixel and frame on average, up to 21 at a pixel, which the
+        # motion mask reads as motion); one quantizer for I- and P-frames (qp 18, ipratio 1) keeps it
+        # under 0.02 (x264's default with the tree: under 0.005).
+        return "libx264", "yuv420p", {"qp": "18", "preset": "medium", "x264-params": "mbtree=0:ipratio=1"}
     if codec == "ffv1":  # lossless, for tests that need exact pixels
         return "ffv1", "bgr0", {}
     if codec == "vp9":
