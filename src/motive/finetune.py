@@ -38,7 +38,8 @@ from motive.data.standardise import StandardiseTarget
 from motive.gradients import GradientConfig, resolve_precision
 from motive.inputs import cache_dir, dataset_inputs, default_target
 from motive.log import logger
-from motive.models.wan import VideoModel, expert_sigma_range, resolve_device
+from motive.models.devices import resolve_device
+from motive.models.wan import VideoModel, expert_sigma_range
 from motive.training import EncodedData, TrainConfig, gather, is_sharded, train_flow_matching, unsharded_class
 
 CHECKPOINT = "checkpoint/state.pt"  # inside the output folder, removed when the run finishes

@@ -40,7 +40,8 @@ from motive.evaluate import LossGrid, clip_losses
 from motive.files import write_text_atomic
 from motive.finetune import FinetuneConfig, train_on
 from motive.log import logger
-from motive.models.wan import VideoModel, model_fingerprint, resolve_device
+from motive.models.devices import resolve_device
+from motive.models.wan import VideoModel, model_fingerprint
 from motive.store import dataset_fingerprint
 
 SUBSETS = "subsets"  # OUT/subsets/{m:03d}.json: one file per finished subset

@@ -140,12 +140,15 @@ def test_a_prompt_longer_than_text_len_is_reported(tiny_model, caplog):
 
 
 def test_vae_tiling_auto_is_off_on_the_cpu_and_a_tiled_encode_is_its_own_input(tiny_model):
-    from motive.models.wan import resolve_vae_tiling, vae_fingerprint
+    from motive.models.devices import resolve_vae_tiling
+    from motive.models.wan import vae_fingerprint
 
-    assert not resolve_vae_tiling("auto", tiny_model, 480, 832)
-    assert resolve_vae_tiling("on", tiny_model, 64, 64) and not resolve_vae_tiling("off", tiny_model, 64, 64)
+    assert not resolve_vae_tiling("auto", tiny_model.device, 480, 832)
+    assert resolve_vae_tiling("on", tiny_model.device, 64, 64) and not resolve_vae_tiling(
+        "off", tiny_model.device, 64, 64
+    )
     with pytest.raises(ValueError, match="auto, on or off"):
-        resolve_vae_tiling("yes", tiny_model, 64, 64)
+        resolve_vae_tiling("yes", tiny_model.device, 64, 64)
     video = torch.rand(1, 3, 17, 64, 64) * 2 - 1
     plain, fp = tiny_model.encode_video(video), vae_fingerprint(tiny_model)
     tiny_model.vae_tiled = True

@@ -78,7 +78,7 @@ def end_group() -> None:
 def ranks_of(args: argparse.Namespace):
     """This process's rank: torchrun's process group (started here when WORLD_SIZE > 1), the
     ``--rank/--world-size`` flags of separately launched jobs, or a single process."""
-    from motive.models.wan import resolve_device
+    from motive.models.devices import resolve_device
     from motive.store import Ranks
 
     args.device = torchrun_group(resolve_device(args.device))

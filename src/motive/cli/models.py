@@ -49,7 +49,7 @@ def run_queries(args: argparse.Namespace) -> int:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from motive.finetune import finetune, scored_format
-    from motive.models.wan import resolve_device
+    from motive.models.devices import resolve_device
 
     config = from_args(FinetuneConfig(), args)
     target = None  # finetune's default: the format the selection was scored at, else the model's

@@ -38,26 +38,12 @@ from motive.models.checkpoint import (
     pipeline_index,
     trained_on,
 )
+from motive.models.devices import resolve_device, text_dtype_for
 
 # What the model sees besides the text: nothing (text-to-video), or the clip's first frame, given as the
 # clean first latent frame with timestep 0 on its tokens (Wan2.2-TI2V's image-to-video mode).
 CONDITIONS = ("none", "first-frame")
 STEP_LOG_SECONDS = 10.0  # while sampling, a log line at most this often (a real-size video takes minutes)
-
-
-def default_device() -> str:
-    """CUDA when there is one, else the CPU."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def resolve_device(device: str | None) -> str:
-    """``None`` or ``"auto"`` → ``default_device()``; anything else as given."""
-    return default_device() if device in (None, "auto") else device
-
-
-def text_dtype_for(device: str | torch.device) -> torch.dtype:
-    """The text encoder's dtype: bf16 on accelerators (what Wan's pipelines use), fp32 on the CPU."""
-    return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -521,25 +507,3 @@ def vae_fingerprint(model: VideoModel) -> str:
     """Identifies the VAE (config with its latent statistics, sampled weights) and whether it encodes
     in tiles: what latents depend on."""
     return module_fingerprint(model.vae) + ("/tiled" if model.vae_tiled else "")
-
-
-# Bytes the Wan VAE's encoder holds per pixel of a clip at its peak: it encodes causally, a few frames
-# at a time, so its activations scale with height × width, not frames. Measured on the CPU with the
-# released Wan2.1 VAE's shape, fp32: 18,487 at 160×256 and 18,629 at 320×512 (BENCHMARKS.md "The Wan
-# VAE tiled and untiled"), so ~7.4 GB for a 480×832 clip; tiles of 256 pixels need less than half.
-VAE_BYTES_PER_PIXEL = 18_600
-
-
-def resolve_vae_tiling(mode: str, model: VideoModel, height: int, width: int) -> bool:
-    """Whether the VAE encodes in tiles: ``on``/``off`` as said; ``auto`` tiles on an accelerator when
-    an untiled encode of one ``height`` × ``width`` clip (``VAE_BYTES_PER_PIXEL``; a VAE call holds
-    one real-size clip, ``motive.inputs.VAE_CALL_PIXELS``) would not fit its free memory, never on the
-    CPU."""
-    if mode not in ("auto", "on", "off"):
-        raise ValueError(f"VAE tiling must be auto, on or off, got {mode!r}")
-    if mode != "auto":
-        return mode == "on"
-    if model.device.type != "cuda":
-        return False
-    free, _ = torch.cuda.mem_get_info(model.device)
-    return VAE_BYTES_PER_PIXEL * height * width > free

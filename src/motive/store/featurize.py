@@ -24,7 +24,8 @@ from motive.files import write_text_atomic
 from motive.gradients import GradientConfig, GradientFeaturizer
 from motive.inputs import ClipInputs, cache_file, cache_size, default_target, encode_prepared, prepare_clip
 from motive.log import logger, peak_host_gib, stage
-from motive.models.wan import VideoModel, model_fingerprint, resolve_vae_tiling, vae_fingerprint
+from motive.models.devices import resolve_vae_tiling
+from motive.models.wan import VideoModel, model_fingerprint, vae_fingerprint
 from motive.motion.flow import load_plugins
 from motive.motion.mask import MaskConfig
 from motive.parallel import forkserver_context, worker_setup
@@ -169,7 +170,7 @@ def featurize(
     target = target or default_target(model)
     dataset = load_dataset(data)
     out = Path(out)
-    model.vae_tiled = resolve_vae_tiling(options.vae_tiling, model, target.height, target.width)
+    model.vae_tiled = resolve_vae_tiling(options.vae_tiling, model.device, target.height, target.width)
     with stage("fingerprinting the model"):
         model_fp, vae_fp = model_fingerprint(model), vae_fingerprint(model)
     shape = model.latent_shape(target.frames, target.height, target.width)
