@@ -7,6 +7,11 @@ DEMO_OUT ?= runs/demo
 
 .PHONY: install demo test lint clean
 
+# Python must cache bytecode: the suite and the demo start many interpreters (CLI tests, torchrun ranks,
+# data-loader workers), and without the cache each one compiles torch and diffusers again (import
+# torch + diffusers: 18.5 s against 7.3 s cached, measured). Docker images often set this variable.
+unexport PYTHONDONTWRITEBYTECODE
+
 # --no-compile: byte-compiling all of torch at install took 27 s against 8 s without; Python compiles
 # the modules it imports on first use instead.
 $(STAMP): pyproject.toml constraints.txt

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -86,6 +87,9 @@ def variant_scores(store_path: Path, queries, score: str = "cosine", damping: fl
     return out
 
 
+SMOKE_DONE = "smoke_run.done"
+
+
 def smoke_run(root: Path) -> Path:
     """A run folder laid out as the demo's (world, base_model, stores, attribution) from a mini world
     and an untrained tiny model, scored by the demo's own scoring stage (seconds)."""
@@ -110,13 +114,20 @@ def smoke_run(root: Path) -> Path:
 def open_run(args: argparse.Namespace) -> tuple[Path, tempfile.TemporaryDirectory | None]:
     """What every run-folder benchmark starts with: quiet the libraries, set torch's threads
     (``args.threads``), and return the run folder, ``args.run`` or, with ``args.smoke``, a mini run in
-    a temporary folder (returned too: the caller keeps it alive and cleans it up)."""
+    a temporary folder (returned too: the caller keeps it alive and cleans it up), or in the folder
+    ``$MOTIVE_SMOKE_RUN`` names, made there once and reused."""
     from motive.cli.commands import quiet_libraries
 
     quiet_libraries()
     torch.set_num_threads(args.threads)
     if not args.smoke:
         return Path(args.run), None
+    if shared := os.environ.get("MOTIVE_SMOKE_RUN"):  # one mini run for many smoke runs (the tests')
+        root = Path(shared)
+        if not (root / SMOKE_DONE).is_file():
+            smoke_run(root)
+            (root / SMOKE_DONE).touch()
+        return root, None
     tmp = tempfile.TemporaryDirectory()
     return smoke_run(Path(tmp.name) / "run"), tmp
 

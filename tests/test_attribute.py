@@ -220,3 +220,36 @@ def test_an_ensemble_is_refused_where_it_has_no_meaning(tiny_model, mini_world, 
         attribute(tiny_model, [pool_store.path, query_split.path], queries, tmp_path / "t", progress=False)
     with pytest.raises(ValueError, match="no feature store"):
         attribute(tiny_model, [], queries, tmp_path / "u", progress=False)
+
+
+def test_excluded_flags_stay_out_of_the_selection_and_are_listed(pool_store, query_store, tmp_path):
+    import json
+
+    from motive.attribute import store_scores
+    from motive.flags import excluded_clips
+    from motive.report import _flags
+    from motive.scoring import majority_vote
+
+    out_mask, reasons = excluded_clips(pool_store.index, ["no-motion", "camera-only"])
+    assert out_mask.any() and not out_mask.all()  # the mini pool has still or panned clips, and others
+    config = AttributionConfig(fraction=0.5, exclude=["no-motion", "camera-only"], report=False)
+    with pytest.warns(UserWarning, match="no motion"):  # the static query
+        result = attribute(None, pool_store.path, query_store.path, tmp_path / "a", config, progress=False)
+    top = result["selection"].top
+    assert not out_mask[top].any()
+    kept = ~np.isnan(result["scores"]).all(axis=0)
+    expected = majority_vote(
+        store_scores(pool_store, query_store.vectors, "cosine")[:, kept], 90.0, 0.5, pool_store.ok & ~out_mask
+    )
+    np.testing.assert_array_equal(top, expected.top)
+    listed = pd.read_csv(tmp_path / "a" / "excluded.csv", keep_default_na=False)
+    assert listed["video"].tolist() == pool_store.index.loc[out_mask, "video"].tolist()
+    assert listed["reason"].tolist() == [r for r in reasons if r]
+    summary = json.loads((tmp_path / "a" / "attribution.json").read_text())
+    assert summary["excluded_clips"] == int(out_mask.sum())
+    shown = _flags(pool_store.index, Path(pool_store.meta["data"]), tmp_path, ["no-motion"])
+    assert any(f["flag"] == "no-motion (kept out of the selection)" for f in shown) == any(
+        "no-motion" in r for r in reasons
+    )
+    with pytest.raises(ValueError, match="unknown flag"):
+        AttributionConfig(exclude=["pans"])

@@ -1,6 +1,7 @@
 """The experiment scripts the attribution experiment's numbers come from still run (their smoke modes)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,12 @@ from pathlib import Path
 import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def smoke_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of the smoke runs: one mini run folder, made by the first and reused by the rest."""
+    return os.environ | {"MOTIVE_SMOKE_RUN": str(tmp_path_factory.mktemp("smoke") / "run")}
 
 
 def test_parameter_groups_cover_the_blocks():
@@ -24,13 +31,14 @@ def test_parameter_groups_cover_the_blocks():
         group_params("mlp", 4)
 
 
-def test_retrieval_settings_smoke(tmp_path):
+def test_retrieval_settings_smoke(tmp_path, smoke_env):
     out = subprocess.run(
-        [sys.executable, "retrieval_settings.py", "--smoke", "--threads", "1"],
+        [sys.executable, "retrieval_settings.py", "--smoke", "--threads", "1", "--out", str(tmp_path)],
         cwd=EXPERIMENTS,
         capture_output=True,
         text=True,
         timeout=600,
+        env=smoke_env,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith("seed ")]
@@ -38,28 +46,31 @@ def test_retrieval_settings_smoke(tmp_path):
     assert "precision motion" in lines[0]
 
 
-def _smoke(script: str, *args: str) -> str:
+def _smoke(script: str, env: dict[str, str], *args: str) -> str:
     out = subprocess.run(
         [sys.executable, script, "--smoke", "--threads", "1", *args],
         cwd=EXPERIMENTS,
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
 
-def test_base_model_smoke_trains_and_measures(tmp_path):
-    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--text-len", "96", "--sigma-range", "0.5,1")
+def test_base_model_smoke_trains_and_measures(tmp_path, smoke_env):
+    stdout = _smoke(
+        "base_model.py", smoke_env, "--out", str(tmp_path), "--text-len", "96", "--sigma-range", "0.5,1"
+    )
     rows = [json.loads(line) for line in (tmp_path / "checkpoints.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and "step 4: motion words" in stdout
     assert {"motion_word_ratio", "motion_word_ratio_sigma1", "motive_motion_precision"} <= set(rows[-1])
     assert json.loads((tmp_path / "step4" / "motive.json").read_text())["text_len"] == 96
 
 
-def test_base_model_smoke_where(tmp_path):
-    _smoke("base_model.py", "--out", str(tmp_path), "--where")
+def test_base_model_smoke_where(tmp_path, smoke_env):
+    _smoke("base_model.py", smoke_env, "--out", str(tmp_path), "--where")
     rows = json.loads((tmp_path / "where.json").read_text())
     assert set(rows["ideal_sigma1"]) == {"motion", "motion, where-blind", "motion+background"}
     (model,) = (v for k, v in rows.items() if k != "ideal_sigma1")
@@ -67,16 +78,22 @@ def test_base_model_smoke_where(tmp_path):
     assert 0.0 <= model["text_probe"]["motion"] <= 1.0 and "colour" in model["text_probe"]
 
 
-def test_base_model_smoke_word_check(tmp_path):
-    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--word-check", "RUN_BASE")
+def test_base_model_smoke_word_check(tmp_path, smoke_env):
+    stdout = _smoke("base_model.py", smoke_env, "--out", str(tmp_path), "--word-check", "RUN_BASE")
     (row,) = json.loads((tmp_path / "word_check.json").read_text()).values()
     assert row["condition"] == "none" and set(row["per_sigma"]) == {"1.0", "0.8", "0.6", "0.45", "0.3"}
     assert isinstance(row["rule_met"], bool) and "rule met at σ = 1" in stdout
 
 
-def test_base_model_smoke_joint_text(tmp_path):
-    stdout = _smoke("base_model.py", "--out", str(tmp_path), "--joint-text")
+def test_base_model_smoke_joint_text(tmp_path, smoke_env):
+    stdout = _smoke("base_model.py", smoke_env, "--out", str(tmp_path), "--joint-text")
     rows = [json.loads(line) for line in (tmp_path / "joint_text.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and "step 4: at σ = 1" in stdout
     assert set(rows[0]["per_sigma"]) == {"1.0"} and len(rows[1]["per_sigma"]) == 5  # every σ at the end
     assert (tmp_path / "step4" / "text_encoder").is_dir()  # the trained encoder is saved with the model
+
+
+def test_text_pathway_smoke_trains_each_pathway_and_checks_its_words():
+    stdout = _smoke("text_pathway.py", os.environ)
+    lines = [line for line in stdout.splitlines() if "wrong/true" in line]
+    assert [line.split()[0] for line in lines] == "encoder encoder3 oracle oracle1 codes embed".split()

@@ -18,7 +18,7 @@ LAYERS = [
     ["motive.data"],
     ["motive.models"],
     ["motive.motion"],
-    ["motive.loss", "motive.projection", "motive.scoring", "motive.dimensions"],
+    ["motive.loss", "motive.projection", "motive.scoring", "motive.dimensions", "motive.flags"],
     ["motive.gradients", "motive.inputs", "motive.training", "motive.generate"],
     ["motive.store.format"],
     ["motive.store.journal"],

@@ -22,6 +22,7 @@ import pandas as pd
 from motive.data.dataset import Dataset, load_dataset
 from motive.data.standardise import StandardiseTarget
 from motive.data.video import VideoError
+from motive.flags import FLAGS, check_flags, excluded_clips
 from motive.gradients import GradientConfig
 from motive.inputs import ClipInputs, dataset_inputs
 from motive.models.wan import VideoModel, model_fingerprint
@@ -73,6 +74,14 @@ class AttributionConfig:
         default=0.1,
         metadata={"help": "score preconditioned: λ = damping × trace(ΦᵀΦ) / D' (the mean eigenvalue)"},
     )
+    exclude: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "flagged clips to keep out of the selection, comma-separated: "
+            f"{', '.join(FLAGS)} (listed in excluded.csv with the reason; the vote's thresholds and "
+            "--fraction then count the remaining clips)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -83,6 +92,7 @@ class AttributionConfig:
             raise ValueError(f"score {self.score!r} applies to method 'motive' only, not {self.method!r}")
         if not self.damping > 0:
             raise ValueError(f"damping must be > 0, not {self.damping}")
+        check_flags(self.exclude)
 
 
 def write_selection(
@@ -362,6 +372,13 @@ def attribute(
             config.method, model, store, query_set, query_store, config.seed, progress
         )
     valid = np.logical_and.reduce([one.ok for one in stores])  # [N] a clip failed in any store: out
+    if config.exclude:  # the first store's motion record stands for all (same clips)
+        out_mask, reasons = excluded_clips(store.index, config.exclude)  # [N]
+        valid &= ~out_mask
+        out.mkdir(parents=True, exist_ok=True)
+        train.table.assign(reason=reasons)[out_mask].to_csv(out / "excluded.csv", index=False)
+        extra["excluded"] = {f: sum(f in r.split("; ") for r in reasons) for f in config.exclude}
+        extra["excluded_clips"] = int(out_mask.sum())
     selection = majority_vote(scores, config.percentile, config.fraction, valid=valid, kept=kept)
     paths = write_selection(out, train.table, scores, names, selection, config, extra)
     if config.report:

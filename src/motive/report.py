@@ -25,6 +25,7 @@ import pandas as pd
 
 from motive.data.dataset import load_dataset
 from motive.data.video import read_video, write_video
+from motive.flags import clip_flags
 from motive.motion.flow import resize_frames, work_shape
 from motive.motion.mask import MaskConfig, compute_motion
 from motive.motion.preview import overlay
@@ -167,20 +168,16 @@ def _settings(meta: dict, summary: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _flags(index: pd.DataFrame, root: Path, out: Path) -> list[dict]:
+def _flags(index: pd.DataFrame, root: Path, out: Path, excluded: list[str]) -> list[dict]:
+    """Every flagged or failed clip of the store, for the report's table (``excluded``: the flags the
+    attribution kept out of the selection)."""
     flagged = []
-    for _, r in index.iterrows():
+    for (_, r), flags in zip(index.iterrows(), clip_flags(index)):
         if r["status"] != "ok":
             flagged.append((r["video"], "decode error", r["error"]))
-            continue
-        if bool(r.get("camera_only", False)):
-            flagged.append(
-                (r["video"], "camera-only motion", f"residual flow {r['residual_mean_flow']:.2f} px")
-            )
-        if str(r.get("cuts", "[]")) not in ("[]", "", "nan"):
-            flagged.append((r["video"], "hard cuts", f"at frames {r['cuts']}"))
-        if r.get("mean_flow", 1.0) == 0 or r.get("mask_mean", 1.0) == 0:
-            flagged.append((r["video"], "no motion", "zero flow: the clip scores 0 against everything"))
+        for name, detail in flags.items():
+            kept_out = " (kept out of the selection)" if name in excluded else ""
+            flagged.append((r["video"], name + kept_out, detail))
     return [
         {"video": v, "flag": f, "detail": d, "href": os.path.relpath(root / v, out)} for v, f, d in flagged
     ]
@@ -253,7 +250,7 @@ def write_report(attribution: str | Path, config: ReportConfig | None = None) ->
         selected=[clip(v, train_root) for v in selected_rows["video"].head(config.shown)],
         negative=[clip(v, train_root) for v in bottom["video"].head(config.shown)],
         queries=sections,
-        flagged=_flags(store.index, train_root, out),
+        flagged=_flags(store.index, train_root, out, summary["config"].get("exclude", [])),
         n_queries=len(query_set),
     )
     (out / "index.html").write_text(html)

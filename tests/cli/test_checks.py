@@ -25,8 +25,9 @@ def run_alone(*argv: str) -> tuple[int, str, float]:
     """(exit code, stderr, CPU seconds) of ``motive ARGV`` in a fresh interpreter that must not import
     torch or diffusers. CPU time, not wall time: other jobs on the machine do not count."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as `make test`
     proc = subprocess.run(
-        [sys.executable, "-c", NO_HEAVY, *map(str, argv)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", NO_HEAVY, *map(str, argv)], capture_output=True, text=True, timeout=60, env=env
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
