@@ -33,7 +33,7 @@ def test_word_model_round_trips_and_older_byte_models_load(tmp_path):
     assert loaded.settings == model.settings
     torch.testing.assert_close(loaded.encode_text(prompts), text)
     with pytest.raises(ModelError, match="first frame"):
-        loaded.generate(prompts[:1], steps=1)
+        loaded.generate(prompts[:1], steps=1)  # without its first frames
     # a model saved before the text pathway and the condition were options: bytes, text-to-video
     old = build_tiny_model(TinyConfig(frames=5)).save_pretrained(tmp_path / "old")
     settings = json.loads((old / "motive.json").read_text())

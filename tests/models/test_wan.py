@@ -77,7 +77,7 @@ def test_clear_errors_for_bad_paths(tmp_path):
 
 
 def test_generate_returns_uint8_video_and_logs_its_steps(tiny_model, monkeypatch, caplog):
-    monkeypatch.setattr("motive.models.wan.STEP_LOG_SECONDS", 0.0)  # a line every step
+    monkeypatch.setattr("motive.models.sampling.STEP_LOG_SECONDS", 0.0)  # a line every step
     with caplog.at_level(logging.INFO, logger="motive"):
         out = tiny_model.generate(["a red ball"], steps=2, frames=5)
     assert out.shape == (1, 5, 64, 64, 3) and out.dtype == np.uint8

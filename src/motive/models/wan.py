@@ -18,7 +18,6 @@ import gc
 import hashlib
 import json
 import logging
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,7 +42,6 @@ from motive.models.devices import resolve_device, text_dtype_for
 # What the model sees besides the text: nothing (text-to-video), or the clip's first frame, given as the
 # clean first latent frame with timestep 0 on its tokens (Wan2.2-TI2V's image-to-video mode).
 CONDITIONS = ("none", "first-frame")
-STEP_LOG_SECONDS = 10.0  # while sampling, a log line at most this often (a real-size video takes minutes)
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -446,55 +444,15 @@ class VideoModel:
         height: int | None = None,
         width: int | None = None,
         negative_prompt: str = "",
+        first_frames: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Sample videos with ``WanPipeline``; returns uint8 ``[B, F, H, W, 3]``. ``negative_prompt``
-        is used with classifier-free guidance (``guidance`` > 1). With a list of seeds, one per prompt,
-        each video's noise depends on its own seed only, not on what it was batched with."""
-        s = self.settings
-        if s.condition == "first-frame":
-            raise ModelError(
-                "this model was trained on a given first frame; generating from one is not supported yet"
-            )
-        if self.pipe.config.get("boundary_ratio") is not None and None in (
-            self.pipe.transformer,
-            self.pipe.transformer_2,
-        ):
-            raise ModelError("generation needs both experts: load the model without sigma")
-        self._text_encoder(self.device)
-        if isinstance(seed, list):
-            if len(seed) != len(prompts):
-                raise ValueError(f"{len(seed)} seeds for {len(prompts)} prompts")
-            generator = [torch.Generator("cpu").manual_seed(s) for s in seed]
-        else:
-            generator = torch.Generator("cpu").manual_seed(seed)
-        started = last = time.monotonic()
+        """Sample videos; returns uint8 ``[B, F, H, W, 3]`` (``models.sampling.generate``: text-to-video
+        with ``WanPipeline``, or image-to-video from ``first_frames`` [B, H, W, 3] uint8)."""
+        from motive.models.sampling import generate
 
-        def step_log(pipe, i: int, t, tensors: dict) -> dict:
-            """Says how far sampling is, at most every ``STEP_LOG_SECONDS``."""
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= STEP_LOG_SECONDS:
-                last = now
-                logger.info(
-                    "sampling %d video(s): step %d of %d, %.0f s", len(prompts), i + 1, steps, now - started
-                )
-            return tensors
-
-        with self.vae_channels_last():
-            out = self.pipe(
-                prompt=prompts,
-                negative_prompt=[negative_prompt] * len(prompts) if guidance > 1.0 else None,
-                height=height or s.height,
-                width=width or s.width,
-                num_frames=frames or s.frames,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generator,
-                output_type="np",
-                max_sequence_length=s.text_len,
-                callback_on_step_end=step_log,
-            ).frames
-        return (np.clip(np.asarray(out), 0, 1) * 255 + 0.5).astype(np.uint8)
+        return generate(
+            self, prompts, steps, guidance, seed, frames, height, width, negative_prompt, first_frames
+        )
 
 
 def model_fingerprint(model: VideoModel) -> str:
