@@ -50,3 +50,28 @@ def test_generate_pairs_resume_and_refusal(tiny_model, tmp_path):
     # a bare folder of videos reads back with empty prompts
     bare = read_videos(tmp_path / "a" / "videos")
     assert len(bare) == 6 and set(bare["prompt"]) == {""}
+
+
+def test_first_frame_videos_start_at_their_clips_first_frame(mini_world, tmp_path):
+    import json
+
+    from motive.data.standardise import StandardiseTarget, read_standardised
+    from motive.generate import first_frames
+    from motive.models.tiny import TinyConfig, build_tiny_model
+
+    model = build_tiny_model(TinyConfig(condition="first-frame", frames=5), seed=0)
+    prompts = read_prompts(mini_world / "eval" / "metadata.csv")[:2]  # a dataset is a prompt list
+    assert all(p.video.endswith(".mp4") and (mini_world / "eval").as_posix() in p.video for p in prompts)
+    config = GenerateConfig(steps=2, first_frame=True)
+    frames = first_frames(model, [p.video for p in prompts], config)  # [2, 64, 64, 3]
+    s = model.settings
+    whole = [read_standardised(p.video, StandardiseTarget(s.fps, 5, s.height, s.width))[0] for p in prompts]
+    np.testing.assert_array_equal(frames, np.stack([w.frames[0] for w in whole]))  # frame 0 as scored
+    table = generate_videos(model, prompts, tmp_path / "g", config, progress=False)
+    assert len(table) == 2 and read_video(table["video"][0]).frames.shape == (5, 64, 64, 3)
+    record = json.loads((tmp_path / "g" / "generation.json").read_text())
+    assert record["config"]["first_frame"] and record["prompts"][0]["video"] == prompts[0].video
+    with pytest.raises(ValueError, match="have no clip"):
+        generate_videos(model, [Prompt("a ball")], tmp_path / "h", config, progress=False)
+    with pytest.raises(ValueError, match="give the first frames"):  # a first-frame model needs them
+        generate_videos(model, prompts, tmp_path / "i", GenerateConfig(steps=2), progress=False)

@@ -1,7 +1,8 @@
 """Generation: videos from a prompt list, the way VBench samples them, for evaluation and the study.
 
 A prompt list is a text file (one prompt per line) or a CSV with a ``prompt`` column and optional
-``category``. Each prompt gets ``per_prompt`` videos with seeds ``seed, seed+1, ...``: the same seeds
+``category`` and ``video`` (a clip whose first frame starts the video, with ``first_frame``: a
+dataset's ``metadata.csv`` is a prompt list). Each prompt gets ``per_prompt`` videos with seeds ``seed, seed+1, ...``: the same seeds
 for every prompt and every model, so two models' videos of one prompt and seed are a fair pair.
 
 A generated folder holds ``videos/p{index:04d}_s{seed}.mp4``, ``videos.csv`` (``video,prompt,
@@ -37,6 +38,13 @@ class GenerateConfig:
     guidance: float = field(default=1.0, metadata={"help": "classifier-free guidance scale"})
     negative_prompt: str = field(default="", metadata={"help": "negative prompt (with guidance > 1)"})
     batch: int = field(default=4, metadata={"help": "prompts sampled together"})
+    first_frame: bool = field(
+        default=False,
+        metadata={
+            "help": "image-to-video: start each video at the first frame of its prompt's clip (a CSV prompt "
+            "list with a 'video' column, e.g. a dataset's metadata.csv; a model that takes a first frame)"
+        },
+    )
     # the video format (0: the model's native one); on the command line, the clip format's flags
     frames: int = 0
     height: int = 0
@@ -49,6 +57,7 @@ class Prompt:
 
     prompt: str
     category: str = ""
+    video: str = ""  # a clip (or image) whose first frame a first-frame video starts at; absolute
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
@@ -62,7 +71,9 @@ def read_prompts(path: str | Path) -> list[Prompt]:
         if "prompt" not in table.columns:
             raise ValueError(f"{path}: a CSV prompt list needs a 'prompt' column (has {list(table.columns)})")
         cats = table["category"] if "category" in table.columns else [""] * len(table)
-        prompts = [Prompt(p.strip(), c.strip()) for p, c in zip(table["prompt"], cats) if p.strip()]
+        videos = [str(path.parent / v) if v else "" for v in table.get("video", [""] * len(table))]
+        rows = zip(table["prompt"], cats, videos)
+        prompts = [Prompt(p.strip(), c.strip(), v) for p, c, v in rows if p.strip()]
     else:
         prompts = [Prompt(line.strip()) for line in path.read_text().splitlines() if line.strip()]
     if not prompts:
@@ -70,10 +81,30 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     return prompts
 
 
-def sample(model, prompts: list[str], seeds: list[int], config: GenerateConfig):
-    """``model.generate`` with ``config``'s settings, one seed per prompt → uint8 [B, F, H, W, 3]."""
+def first_frames(model, videos: list[str], config: GenerateConfig):
+    """The first frame of each clip (or image) in ``videos``, standardised to the video format as
+    Motive standardises clips → uint8 [B, H, W, 3]."""
+    import numpy as np
+
+    from motive.data.standardise import StandardiseTarget, read_standardised
+
+    s = model.settings
+    target = StandardiseTarget(
+        fps=s.fps, frames=1, height=config.height or s.height, width=config.width or s.width
+    )
+    return np.stack([read_standardised(v, target)[0].frames[0] for v in videos])
+
+
+def sample(
+    model, prompts: list[str], seeds: list[int], config: GenerateConfig, videos: list[str] | None = None
+):
+    """``model.generate`` with ``config``'s settings, one seed per prompt → uint8 [B, F, H, W, 3];
+    with ``config.first_frame``, each video starts at the first frame of its clip in ``videos``."""
+    if config.first_frame and not videos:
+        raise ValueError("first_frame needs a clip per prompt (a 'video' column in the prompt list)")
     return model.generate(
         prompts,
+        first_frames=first_frames(model, videos, config) if config.first_frame else None,
         steps=config.steps,
         guidance=config.guidance,
         seed=seeds,  # each video's noise from its own seed
@@ -134,6 +165,8 @@ def generate_videos(
         "config": asdict(config),
         "prompts": [asdict(p) for p in prompts],
     }
+    if config.first_frame and (missing := [p.prompt for p in prompts if not p.video]):
+        raise ValueError(f"--first-frame: {len(missing)} prompt(s) have no clip, e.g. {missing[0]!r}")
     meta_path = out / GENERATION_FILE
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
@@ -157,7 +190,8 @@ def generate_videos(
     bar = tqdm(total=len(todo), desc="generate", unit="video", disable=not progress)
     for start in range(0, len(todo), config.batch):
         chunk = todo[start : start + config.batch]
-        videos = sample(model, [r["prompt"] for r in chunk], [r["seed"] for r in chunk], config)
+        clips = [prompts[r["index"]].video for r in chunk]
+        videos = sample(model, [r["prompt"] for r in chunk], [r["seed"] for r in chunk], config, clips)
         for row, video in zip(chunk, videos):
             write_video(out / row["video"], video, model.settings.fps)
             bar.update(1)
