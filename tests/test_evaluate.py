@@ -29,3 +29,20 @@ def test_evaluate_reports_every_weight_free_dimension_with_its_backend(tiny_mode
     for dim in WEIGHT_FREE:
         assert 0 <= result[dim] <= 1
     assert result["dimension_backends"]["dynamic_degree"] == "vbench-rule/flow=dis"
+
+
+def test_a_first_frame_model_is_evaluated_on_videos_from_its_clips_first_frames(mini_world):
+    import pytest
+
+    from motive.data.dataset import load_dataset
+    from motive.models.tiny import TinyConfig, build_tiny_model
+
+    model = build_tiny_model(TinyConfig(condition="first-frame", frames=5), seed=0)
+    clips = load_dataset(mini_world / "eval").clips[:2]
+    videos = CompareConfig(generate=GenerateConfig(steps=2, first_frame=True))
+    config = EvalConfig(grid=LossGrid(sigmas=[0.5], draws_per_sigma=1), videos=videos)
+    prompts, firsts = [c.prompt for c in clips], [str(c.video) for c in clips]
+    result = evaluate(model, clips, prompts, config, first_frames=firsts)
+    assert result["target_motion_loss"] > 0 and all(0 <= result[dim] <= 1 for dim in WEIGHT_FREE)
+    with pytest.raises(ValueError, match="needs a clip per prompt"):
+        evaluate(model, clips, prompts, config)

@@ -107,14 +107,19 @@ def held_out_losses(
     return float(weighted.mean()), float(plain.mean())
 
 
-def generated_dimensions(model: VideoModel, prompts: list[str], config: CompareConfig) -> dict[str, float]:
+def generated_dimensions(
+    model: VideoModel, prompts: list[str], config: CompareConfig, clips: list[str] | None = None
+) -> dict[str, float]:
     """Mean of each weight-free VBench dimension over videos generated from ``prompts`` (one each, seeds
-    ``generate.seed + i``; dynamic degree: the fraction of videos VBench's rule calls dynamic)."""
+    ``generate.seed + i``; dynamic degree: the fraction of videos VBench's rule calls dynamic). With
+    ``generate.first_frame``, prompt i's video starts at the first frame of ``clips[i]``."""
     g = config.generate
     rows: list[dict[str, float]] = []
     for start in range(0, len(prompts), g.batch):
         chunk = prompts[start : start + g.batch]
-        videos = sample(model, chunk, [g.seed + start + i for i in range(len(chunk))], g)  # [B, F, H, W, 3]
+        seeds = [g.seed + start + i for i in range(len(chunk))]
+        firsts = clips[start : start + g.batch] if clips else None
+        videos = sample(model, chunk, seeds, g, firsts)  # [B, F, H, W, 3]
         rows += [score_video(v, model.settings.fps, config.dimensions) for v in videos]
         logger.info("generated and scored %d of %d videos", len(rows), len(prompts))
     return {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
@@ -127,15 +132,17 @@ def evaluate(
     config: EvalConfig | None = None,
     other: list[Clip] | None = None,
     target: StandardiseTarget | None = None,
+    first_frames: list[str] | None = None,
 ) -> dict:
     """Both metrics for one model: the held-out losses and, one key each, the weight-free VBench
     dimensions of videos generated from ``prompts`` (NaN without prompts), with their back-ends under
     ``dimension_backends``; with ``other`` (held-out clips of the other motions) also their
-    motion-weighted loss, ``other_motion_loss``, which ``target_specificity`` needs."""
+    motion-weighted loss, ``other_motion_loss``, which ``target_specificity`` needs. ``first_frames``:
+    the clip each prompt's video starts at (with ``videos.generate.first_frame``)."""
     config = config or EvalConfig()
     weighted, plain = held_out_losses(model, clips, config, target)
     dims = (
-        generated_dimensions(model, prompts, config.videos)
+        generated_dimensions(model, prompts, config.videos, first_frames)
         if prompts
         else dict.fromkeys(WEIGHT_FREE, float("nan"))
     )

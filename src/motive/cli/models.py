@@ -106,7 +106,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 describe_format(target),
                 " (the fine-tune's)" if tuned else "",
             )
-            results[m] = evaluate(model, clips, prompts, config, other, target)
+            firsts = [str(c.video) for c in clips][: len(prompts)]  # prompt i is clip i's
+            results[m] = evaluate(model, clips, prompts, config, other, target, firsts)
         if other:  # specificity of every model against the first (the base model)
             base = results[args.model[0]]
             for result in results.values():
