@@ -90,9 +90,9 @@ def generate_queries(
         if not (out / video).is_file():
             clip = model.generate(
                 [str(row["prompt"])],
-                config.steps,
-                config.guidance,
-                seed,
+                steps=config.steps,
+                guidance=config.guidance,
+                seed=seed,
                 frames=target.frames,
                 height=target.height,
                 width=target.width,

@@ -1,7 +1,7 @@
 """The README's path for a new user, on a pipeline folder shaped like Wan2.1-T2V-1.3B (no motive.json)
 and real clips at a reduced clip format, through the command line as a user runs it: featurize →
-attribute → finetune (LoRA, a few steps) → export → evaluate, each in its own process under 6 GiB;
-then the README's Python snippet, run as a script as written there but for the names and sizes."""
+attribute → finetune (LoRA, a few steps) → export → evaluate, each in its own process under 6 GiB,
+with what each stage announces and records; then the README's Python snippet, run as a script as written there but for the names and sizes."""
 
 from __future__ import annotations
 
@@ -63,11 +63,33 @@ def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tm
         log=runs / "featurize",
     )
     assert err.startswith("motive: featurize: checking the inputs\n")
+    for announced in (
+        "loading",
+        "fingerprinting the model",
+        "encoding 4 prompt(s)",
+        "projection tables",
+        "cache:",
+    ):
+        assert announced in err, err
+    meta = json.loads((runs / "pool_store" / "meta.json").read_text())
+    assert meta["standardise"] == {"fps": 8.0, "frames": 5, "height": 64, "width": 96}
+    assert meta["latent_shape"] == [16, 2, 8, 12] and meta["latent_dtype"] == "float16"
+    assert meta["model"]["expert"] == "transformer"
+    assert (meta["model"]["weights_dtype"], meta["model"]["vae_dtype"]) == ("float32", "float32")
+    assert meta["gradient"]["precision"] == "fp32"  # auto on a CPU; bf16 on CUDA
+    assert meta["model"]["parameters"] > 60_000_000  # the real width: 1536 wide, 12 heads, FFN 8960
+    assert len(list((runs / "pool_store" / "cache" / "inputs").glob("*.pt"))) == 4
+    assert len(list((runs / "pool_store" / "cache" / "text").glob("*.safetensors"))) == 4
+    index = pd.read_parquet(runs / "pool_store" / "index.parquet")
+    assert (index["status"] == "ok").all() and (index["frames"] == 5).all()
     _, _, peaks["attribute"] = run_measured(
         "attribute", "--model", M, "--store", runs / "pool_store",
                                             "--queries", queries, "--out", runs / "attribution",
                                             "--fraction", "0.5", "--no-report", log=runs / "attribute")  # fmt: skip
     selection = runs / "attribution" / "selection.csv"
+    query_meta = json.loads((runs / "attribution" / "query_store" / "meta.json").read_text())
+    assert query_meta["standardise"] == meta["standardise"]  # queries at the store's format
+    assert len(pd.read_csv(selection)) == 2
     # no format flag: fine-tuned at the format the selection was scored at, and it says so
     out, err, peaks["finetune"] = run_measured(
         "finetune", "--model", M, "--data", pool, "--selection", selection,

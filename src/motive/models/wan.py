@@ -434,25 +434,12 @@ class VideoModel:
         return sum(p.numel() for _, p in self.named_parameters(patterns))
 
     @torch.no_grad()
-    def generate(
-        self,
-        prompts: list[str],
-        steps: int = 30,
-        guidance: float = 1.0,
-        seed: int | list[int] = 0,
-        frames: int | None = None,
-        height: int | None = None,
-        width: int | None = None,
-        negative_prompt: str = "",
-        first_frames: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Sample videos; returns uint8 ``[B, F, H, W, 3]`` (``models.sampling.generate``: text-to-video
-        with ``WanPipeline``, or image-to-video from ``first_frames`` [B, H, W, 3] uint8)."""
+    def generate(self, prompts: list[str], **options) -> np.ndarray:
+        """Sample videos; returns uint8 ``[B, F, H, W, 3]``. ``options``: ``models.sampling.generate``'s
+        (steps, guidance, seed, frames, height, width, negative_prompt, first_frames)."""
         from motive.models.sampling import generate
 
-        return generate(
-            self, prompts, steps, guidance, seed, frames, height, width, negative_prompt, first_frames
-        )
+        return generate(self, prompts, **options)
 
 
 def model_fingerprint(model: VideoModel) -> str:
