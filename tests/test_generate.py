@@ -63,7 +63,7 @@ def test_first_frame_videos_start_at_their_clips_first_frame(mini_world, tmp_pat
     prompts = read_prompts(mini_world / "eval" / "metadata.csv")[:2]  # a dataset is a prompt list
     assert all(p.video.endswith(".mp4") and (mini_world / "eval").as_posix() in p.video for p in prompts)
     config = GenerateConfig(steps=2, first_frame=True)
-    frames = first_frames(model, [p.video for p in prompts], config)  # [2, 64, 64, 3]
+    frames = first_frames(model, [p.video for p in prompts])  # [2, 64, 64, 3]
     s = model.settings
     whole = [read_standardised(p.video, StandardiseTarget(s.fps, 5, s.height, s.width))[0] for p in prompts]
     np.testing.assert_array_equal(frames, np.stack([w.frames[0] for w in whole]))  # frame 0 as scored

@@ -60,3 +60,20 @@ def test_bad_prompts_files_are_refused(tmp_path, tiny_model):
         generate_queries(tiny_model, QueriesConfig(prompts=str(tmp_path / "p.csv")), tmp_path / "q")
     with pytest.raises(ValueError, match="at least 1"):
         QueriesConfig(prompts="x", per_prompt=0)
+
+
+def test_first_frame_queries_start_at_their_rows_clips(mini_world, tmp_path):
+    from motive.models.tiny import TinyConfig, build_tiny_model
+
+    model = build_tiny_model(TinyConfig(condition="first-frame", frames=5), seed=0)
+    meta = pd.read_csv(mini_world / "eval" / "metadata.csv").head(2)  # a dataset's rows as prompts
+    meta["video"] = [str(mini_world / "eval" / v) for v in meta["video"]]  # absolute: from anywhere
+    prompts = tmp_path / "prompts.csv"
+    meta.to_csv(prompts, index=False)
+    config = QueriesConfig(prompts=str(prompts), per_prompt=1, steps=2, first_frame=True)
+    table = generate_queries(model, config, tmp_path / "q", progress=False)
+    assert table["first_frame"].tolist() == meta["video"].tolist()  # where each query started
+    assert table["video"].tolist() == ["queries/0000.mp4", "queries/0001.mp4"]
+    meta.drop(columns="video").to_csv(prompts, index=False)
+    with pytest.raises(ValueError, match="needs a 'video' column"):
+        generate_queries(model, config, tmp_path / "r", progress=False)

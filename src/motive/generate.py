@@ -81,17 +81,15 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     return prompts
 
 
-def first_frames(model, videos: list[str], config: GenerateConfig):
-    """The first frame of each clip (or image) in ``videos``, standardised to the video format as
-    Motive standardises clips → uint8 [B, H, W, 3]."""
+def first_frames(model, videos: list[str], height: int = 0, width: int = 0):
+    """The first frame of each clip in ``videos``, standardised to ``height`` × ``width`` (0: the
+    model's) as Motive standardises clips → uint8 [B, H, W, 3]."""
     import numpy as np
 
     from motive.data.standardise import StandardiseTarget, read_standardised
 
     s = model.settings
-    target = StandardiseTarget(
-        fps=s.fps, frames=1, height=config.height or s.height, width=config.width or s.width
-    )
+    target = StandardiseTarget(fps=s.fps, frames=1, height=height or s.height, width=width or s.width)
     return np.stack([read_standardised(v, target)[0].frames[0] for v in videos])
 
 
@@ -104,7 +102,7 @@ def sample(
         raise ValueError("first_frame needs a clip per prompt (a 'video' column in the prompt list)")
     return model.generate(
         prompts,
-        first_frames=first_frames(model, videos, config) if config.first_frame else None,
+        first_frames=first_frames(model, videos, config.height, config.width) if config.first_frame else None,
         steps=config.steps,
         guidance=config.guidance,
         seed=seeds,  # each video's noise from its own seed

@@ -2,7 +2,8 @@
 
 The paper generated its query videos from motion prompts ("a ball bouncing", "floating"). This writes
 such clips as an ordinary dataset folder (``queries/NNNN.mp4`` + ``metadata.csv`` with ``video``,
-``prompt``, ``seed``, ``keep`` and every other column of the prompts file, e.g. ``motion``), and for
+``prompt``, ``seed``, ``keep`` and every other column of the prompts file, e.g. ``motion``; with
+``first_frame``, each clip starts at the first frame of its row's ``video``, kept as ``first_frame``), and for
 each clip a contact sheet (frames with the motion mask over them) to screen it. Set ``keep`` to 0 for
 a clip that does not show the motion, and ``attribute`` skips it. Clips from any other generator fit
 the same folder. Rerunning with the same settings and seed gives the same clips; finished clips are
@@ -23,6 +24,7 @@ from motive.data.dataset import read_prompt_table as read_prompts
 from motive.data.standardise import StandardiseTarget
 from motive.data.video import write_video
 from motive.files import atomic_path, write_text_atomic
+from motive.generate import first_frames
 from motive.inputs import default_target
 from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig, compute_motion
@@ -50,6 +52,13 @@ class QueriesConfig:
     )
     negative_prompt: str = field(default="", metadata={"help": "negative prompt used with guidance"})
     seed: int = field(default=0, metadata={"help": "seed of the first clip; clip k uses seed + k"})
+    first_frame: bool = field(
+        default=False,
+        metadata={
+            "help": "image-to-video: start each clip at the first frame of its row's 'video' clip (a path "
+            "relative to the prompts file; a model that takes a first frame)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.per_prompt < 1 or self.steps < 1:
@@ -82,12 +91,21 @@ def generate_queries(
         previous = pd.read_csv(out / "metadata.csv")
         if {"video", "keep"} <= set(previous.columns):
             kept = dict(zip(previous["video"], previous["keep"]))
+    if config.first_frame and "video" not in prompts.columns:
+        raise ValueError(
+            f"{config.prompts}: first_frame needs a 'video' column (the clip each query starts at)"
+        )
     rows = []
     jobs = [row for _, row in prompts.iterrows() for _ in range(config.per_prompt)]  # clip n: row, seed + n
     for n, row in enumerate(tqdm(jobs, desc="queries", disable=not progress)):
         video = f"queries/{n:04d}.mp4"
         seed = config.seed + n
+        start = {"first_frame": str(row["video"])} if config.first_frame else {}  # kept in metadata.csv
         if not (out / video).is_file():
+            firsts = None
+            if start:  # [1, H, W, 3]
+                source = str(Path(config.prompts).parent / start["first_frame"])
+                firsts = first_frames(model, [source], target.height, target.width)
             clip = model.generate(
                 [str(row["prompt"])],
                 steps=config.steps,
@@ -97,13 +115,14 @@ def generate_queries(
                 height=target.height,
                 width=target.width,
                 negative_prompt=config.negative_prompt,
+                first_frames=firsts,
             )[0]  # [F, H, W, 3]
             motion = compute_motion(clip, MaskConfig())
             title = f"{n:04d} seed {seed}: {row['prompt']} (mean flow {motion.mean_flow:.2f} px)"
             sheet = contact_sheet(clip, motion.raw_weights, None, motion.stats["cuts"], title)
             write_contact_sheet(out / "sheets" / f"{n:04d}.png", sheet)
             write_video(out / video, clip, target.fps)  # written last: the clip is finished
-        rows.append({**row.to_dict(), "video": video, "seed": seed, "keep": kept.get(video, 1)})
+        rows.append({**row.to_dict(), "video": video, "seed": seed, "keep": kept.get(video, 1), **start})
     table = pd.DataFrame(rows)
     table = table[["video", "prompt", *[c for c in table.columns if c not in ("video", "prompt")]]]
     with atomic_path(out / "metadata.csv") as tmp:
