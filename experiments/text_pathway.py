@@ -88,6 +88,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-motion", type=int, default=10, help="held-out clips per motion, word check")
     p.add_argument("--all-sigmas", action="store_true", help="check every σ, not only σ = 1")
+    p.add_argument(
+        "--first-frame", action="store_true", help="train a text-to-video --base's transformer image-to-video"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true", help="mini world, untrained VAE, 3 steps")
     args = p.parse_args()
@@ -108,6 +111,8 @@ def main() -> None:
     world, out = Path(args.world), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = VideoModel.from_pretrained(args.base)
+    if args.first_frame:
+        model.settings = replace(model.settings, condition="first-frame")
     base = load_dataset(world / "base", decode=True)
     data = encode_frames(
         model, decode_all(base, default_target(model), False), [c.prompt for c in base], progress=False

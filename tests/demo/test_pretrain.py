@@ -58,10 +58,12 @@ def test_pretrain_a_word_first_frame_model(mini_world, tmp_path):
         tiny=TinyConfig(tokenizer="word", condition="first-frame"),
         vae=VaeConfig(steps=2, batch_size=2),
         train=TrainConfig(steps=2, batch_size=4, warmup=1),
+        sample_prompts=1,
+        sample_steps=2,
     )
     summary = pretrain(cfg, eval_data=str(mini_world / "eval"), progress=False)
     assert summary["motion_word_sensitivity"]["clips"] == 10
-    assert not (out / "samples").exists()  # generation from a first frame is not there yet
+    assert (out / "samples" / "sample_00.mp4").is_file()  # generated from a base clip's first frame
     model = VideoModel.from_pretrained(out)
     assert model.settings.condition == "first-frame" and model.settings.text_len == 32
     eval_data = load_dataset(mini_world / "eval")

@@ -194,11 +194,18 @@ def motion_word_sensitivity(
 
 
 def write_samples(
-    model: VideoModel, prompts: list[str], out: Path, steps: int, guidance: float, seed: int
+    model: VideoModel,
+    prompts: list[str],
+    out: Path,
+    steps: int,
+    guidance: float,
+    seed: int,
+    first_frames: np.ndarray | None = None,
 ) -> list[str]:
-    """Generate one clip per prompt with ``WanPipeline``; writes mp4 + gif; returns file stems."""
+    """Generate one clip per prompt (from its first frame in ``first_frames`` [B, H, W, 3] for a
+    first-frame model); writes mp4 + gif; returns file stems."""
     out.mkdir(parents=True, exist_ok=True)
-    videos = model.generate(prompts, steps=steps, guidance=guidance, seed=seed)
+    videos = model.generate(prompts, steps=steps, guidance=guidance, seed=seed, first_frames=first_frames)
     names = []
     for i, video in enumerate(videos):
         stem = f"sample_{i:02d}"
@@ -260,14 +267,15 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     prompts = sorted({c.prompt for c in dataset})[
         :: max(1, len({c.prompt for c in dataset}) // max(1, config.sample_prompts))
     ]
-    if tiny.condition == "none":  # generating from a first frame is not supported yet
+    prompts = prompts[: config.sample_prompts]
+    firsts = None  # a first-frame model starts each sample at the first frame of a clip of its prompt
+    if tiny.condition == "first-frame":
+        firsts = (
+            np.stack([frames[[c.prompt for c in dataset].index(p), 0] for p in prompts]) if prompts else None
+        )
+    if prompts:
         write_samples(
-            model,
-            prompts[: config.sample_prompts],
-            out / "samples",
-            config.sample_steps,
-            config.sample_guidance,
-            config.seed,
+            model, prompts, out / "samples", config.sample_steps, config.sample_guidance, config.seed, firsts
         )
     timings["samples_s"] = time.perf_counter() - t
 
