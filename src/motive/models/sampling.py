@@ -7,14 +7,14 @@ frames start from noise and follow the model's velocity through the pipeline's o
 scheduler, with classifier-free guidance when asked. This is the loop of diffusers'
 ``WanImageToVideoPipeline`` with ``expand_timesteps=True``, written against ``VideoModel.velocity`` so
 that it holds for any patch size (diffusers' loop assumes Wan2.2's 1×2×2 patches; the demo model's are
-1×4×4). A test checks that the two agree where both apply.
+1×4×4). A test checks that the two agree where both apply. ``model`` is a ``VideoModel`` throughout
+(not imported here: ``VideoModel.generate`` calls this module).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,20 +22,17 @@ import torch
 from motive.log import logger
 from motive.models.checkpoint import ModelError
 
-if TYPE_CHECKING:
-    from motive.models.wan import VideoModel
-
 STEP_LOG_SECONDS = 10.0  # while sampling, a log line at most this often (a real-size video takes minutes)
 
 
-def first_frame_latents(model: VideoModel, images: np.ndarray) -> torch.Tensor:
+def first_frame_latents(model, images: np.ndarray) -> torch.Tensor:
     """uint8 images [B, H, W, 3] → normalised clean latents of a one-frame clip [B, C, 1, h, w]."""
     video = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)[:, :, None]  # [B, 3, 1, H, W]
     return model.encode_video(video.float() / 127.5 - 1.0)
 
 
 def sample_from_first_frames(
-    model: VideoModel,
+    model,
     prompts: list[str],
     images: np.ndarray,
     steps: int,
@@ -78,7 +75,7 @@ def sample_from_first_frames(
 
 
 def generate(
-    model: VideoModel,
+    model,
     prompts: list[str],
     steps: int = 30,
     guidance: float = 1.0,
