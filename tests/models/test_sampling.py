@@ -27,9 +27,10 @@ def _frame(seed: int = 0) -> np.ndarray:
     return frame
 
 
-@pytest.mark.parametrize("guidance", [1.0, 3.0])
-def test_first_frame_sampling_equals_diffusers_ti2v_image_to_video(first_frame_model, guidance):
+def test_first_frame_sampling_equals_diffusers_ti2v_image_to_video(first_frame_model):
     from diffusers import WanImageToVideoPipeline
+
+    guidance = 3.0  # with guidance: both the conditional and the unconditional pass
 
     model, frame = first_frame_model, _frame()
     pipe = model.pipe
