@@ -37,8 +37,8 @@ def _encode(frames: int, height: int, width: int, tiled: bool, out: str) -> None
     from diffusers import AutoencoderKLWan
 
     from motive.data.standardise import StandardiseTarget, read_standardised
+    from motive.models.pixels import frames_to_tensor
     from motive.models.shapes import WAN21_VAE
-    from motive.models.wan import frames_to_tensor
 
     torch.set_num_threads(2)
     torch.manual_seed(0)

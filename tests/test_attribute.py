@@ -244,7 +244,7 @@ def test_excluded_flags_stay_out_of_the_selection_and_are_listed(pool_store, que
     np.testing.assert_array_equal(top, expected.top)
     listed = pd.read_csv(tmp_path / "a" / "excluded.csv", keep_default_na=False)
     assert listed["video"].tolist() == pool_store.index.loc[out_mask, "video"].tolist()
-    assert listed["reason"].tolist() == [r for r in reasons if r]
+    assert listed["reason"].tolist() == ["; ".join(r) for r in reasons if r]
     summary = json.loads((tmp_path / "a" / "attribution.json").read_text())
     assert summary["excluded_clips"] == int(out_mask.sum())
     shown = _flags(pool_store.index, Path(pool_store.meta["data"]), tmp_path, ["no-motion"])

@@ -27,9 +27,9 @@ def test_each_flag_is_read_from_its_column_and_a_failed_clip_carries_none():
 def test_an_exclusion_removes_the_clips_with_any_named_flag_and_says_why():
     mask, reasons = excluded_clips(index(), ["cuts", "no-motion"])
     assert mask.tolist() == [False, False, True, True, False]
-    assert reasons == ["", "", "no-motion", "cuts", ""]  # only the excluded flags are reasons
+    assert reasons == [[], [], ["no-motion"], ["cuts"], []]  # only the excluded flags are reasons
     mask, reasons = excluded_clips(index(), list(FLAGS))
-    assert reasons[3] == "camera-only; cuts"
+    assert reasons[3] == ["camera-only", "cuts"]
     assert not excluded_clips(index(), [])[0].any()
 
 

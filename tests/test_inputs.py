@@ -81,7 +81,7 @@ def test_fp16_latents_change_scores_by_less_than_1e_4(tiny_model, mini_world):
     8 query clips of a larger world), bounded here by 1e-4 (scores are cosines in [-1, 1])."""
     from motive.gradients import GradientConfig, GradientFeaturizer
     from motive.inputs import LATENT_DTYPE, prepare_clip
-    from motive.models.wan import frames_to_tensor
+    from motive.models.pixels import frames_to_tensor
 
     assert LATENT_DTYPE == torch.float16
     target = default_target(tiny_model)

@@ -376,8 +376,9 @@ def attribute(
         out_mask, reasons = excluded_clips(store.index, config.exclude)  # [N]
         valid &= ~out_mask
         out.mkdir(parents=True, exist_ok=True)
-        train.table.assign(reason=reasons)[out_mask].to_csv(out / "excluded.csv", index=False)
-        extra["excluded"] = {f: sum(f in r.split("; ") for r in reasons) for f in config.exclude}
+        listed = train.table.assign(reason=["; ".join(r) for r in reasons])[out_mask]
+        listed.to_csv(out / "excluded.csv", index=False)
+        extra["excluded"] = {f: sum(f in r for r in reasons) for f in config.exclude}
         extra["excluded_clips"] = int(out_mask.sum())
     selection = majority_vote(scores, config.percentile, config.fraction, valid=valid, kept=kept)
     paths = write_selection(out, train.table, scores, names, selection, config, extra)

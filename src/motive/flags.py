@@ -40,9 +40,9 @@ def clip_flags(index: pd.DataFrame) -> list[dict[str, str]]:
     return flags
 
 
-def excluded_clips(index: pd.DataFrame, exclude: list[str]) -> tuple[np.ndarray, list[str]]:
-    """(mask [N] of clips carrying any flag in ``exclude``, the reason per clip: its excluded flags
-    joined by "; ", empty when kept)."""
+def excluded_clips(index: pd.DataFrame, exclude: list[str]) -> tuple[np.ndarray, list[list[str]]]:
+    """(mask [N] of clips carrying any flag in ``exclude``, per clip the excluded flags it carries:
+    empty when kept)."""
     check_flags(exclude)
-    reasons = ["; ".join(f for f in flags if f in exclude) for flags in clip_flags(index)]
+    reasons = [[f for f in flags if f in exclude] for flags in clip_flags(index)]
     return np.array([bool(r) for r in reasons], dtype=bool), reasons

@@ -2,8 +2,9 @@
 
 A prompt list is a text file (one prompt per line) or a CSV with a ``prompt`` column and optional
 ``category`` and ``video`` (a clip whose first frame starts the video, with ``first_frame``: a
-dataset's ``metadata.csv`` is a prompt list). Each prompt gets ``per_prompt`` videos with seeds ``seed, seed+1, ...``: the same seeds
-for every prompt and every model, so two models' videos of one prompt and seed are a fair pair.
+dataset's ``metadata.csv`` is a prompt list). Each prompt gets ``per_prompt`` videos with seeds
+``seed, seed+1, ...``: the same seeds for every prompt and every model, so two models' videos of one
+prompt and seed are a fair pair.
 
 A generated folder holds ``videos/p{index:04d}_s{seed}.mp4``, ``videos.csv`` (``video,prompt,
 category,seed,index``; paths relative to the folder) and ``generation.json`` (the model and every
@@ -17,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -57,7 +59,7 @@ class Prompt:
 
     prompt: str
     category: str = ""
-    video: str = ""  # a clip (or image) whose first frame a first-frame video starts at; absolute
+    video: str = ""  # the clip whose first frame a first-frame video starts at; absolute
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
@@ -84,8 +86,6 @@ def read_prompts(path: str | Path) -> list[Prompt]:
 def first_frames(model, videos: list[str], height: int = 0, width: int = 0):
     """The first frame of each clip in ``videos``, standardised to ``height`` × ``width`` (0: the
     model's) as Motive standardises clips → uint8 [B, H, W, 3]."""
-    import numpy as np
-
     from motive.data.standardise import StandardiseTarget, read_standardised
 
     s = model.settings

@@ -30,7 +30,8 @@ from motive.data.dataset import Clip
 from motive.data.standardise import StandardiseTarget, read_standardised
 from motive.data.video import VideoError
 from motive.files import atomic_path
-from motive.models.wan import VideoModel, frames_to_tensor, vae_fingerprint
+from motive.models.pixels import frames_to_tensor
+from motive.models.wan import VideoModel, vae_fingerprint
 from motive.motion.mask import MaskConfig, compute_motion, latent_mask
 
 MOTION_COLUMNS = ("residual_mean_flow", "camera_only", "uniformity", "cuts")  # per-clip, into the index

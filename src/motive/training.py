@@ -33,7 +33,8 @@ from motive.files import atomic_path
 from motive.gradients import PRECISIONS
 from motive.log import logger
 from motive.loss import per_sample_loss
-from motive.models.wan import VideoModel, frames_to_tensor
+from motive.models.pixels import frames_to_tensor
+from motive.models.wan import VideoModel
 from motive.parallel import all_reduce
 
 

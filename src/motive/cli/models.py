@@ -96,6 +96,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         clips = [c for c in dataset if wanted is None or str(c.extra.get("motion")) in wanted]
         other = [c for c in dataset if wanted is not None and str(c.extra.get("motion")) not in wanted]
         prompts = [c.prompt for c in clips][: args.num_prompts]
+        firsts = [str(c.video) for c in clips][: len(prompts)]  # prompt i is clip i's (--first-frame)
         tuned = tuned_format(args.model)
         for m in args.model:
             model = load_model(m, args.device)
@@ -106,7 +107,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 describe_format(target),
                 " (the fine-tune's)" if tuned else "",
             )
-            firsts = [str(c.video) for c in clips][: len(prompts)]  # prompt i is clip i's
             results[m] = evaluate(model, clips, prompts, config, other, target, firsts)
         if other:  # specificity of every model against the first (the base model)
             base = results[args.model[0]]

@@ -24,8 +24,9 @@ from motive.data.video import write_video
 from motive.demo.plots import line_plot, smooth
 from motive.demo.world import MOTIONS, caption_labels, caption_texts, make_prompt
 from motive.loss import cell_error, masked_mean
+from motive.models.pixels import frames_to_tensor
 from motive.models.tiny import TinyConfig, build_tiny_model
-from motive.models.wan import VideoModel, frames_to_tensor
+from motive.models.wan import VideoModel
 from motive.motion.mask import MaskConfig, motion_mask
 from motive.training import EncodedData, TrainConfig, encode_frames, train_flow_matching
 
@@ -269,10 +270,9 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     ]
     prompts = prompts[: config.sample_prompts]
     firsts = None  # a first-frame model starts each sample at the first frame of a clip of its prompt
-    if tiny.condition == "first-frame":
-        firsts = (
-            np.stack([frames[[c.prompt for c in dataset].index(p), 0] for p in prompts]) if prompts else None
-        )
+    if tiny.condition == "first-frame" and prompts:
+        clip_prompts = [c.prompt for c in dataset]
+        firsts = np.stack([frames[clip_prompts.index(p), 0] for p in prompts])  # [S, H, W, 3]
     if prompts:
         write_samples(
             model, prompts, out / "samples", config.sample_steps, config.sample_guidance, config.seed, firsts

@@ -21,14 +21,14 @@ import torch
 
 from motive.log import logger
 from motive.models.checkpoint import ModelError
+from motive.models.pixels import frames_to_tensor, tensor_to_frames
 
 STEP_LOG_SECONDS = 10.0  # while sampling, a log line at most this often (a real-size video takes minutes)
 
 
 def first_frame_latents(model, images: np.ndarray) -> torch.Tensor:
     """uint8 images [B, H, W, 3] → normalised clean latents of a one-frame clip [B, C, 1, h, w]."""
-    video = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)[:, :, None]  # [B, 3, 1, H, W]
-    return model.encode_video(video.float() / 127.5 - 1.0)
+    return model.encode_video(torch.stack([frames_to_tensor(image[None]) for image in images]))
 
 
 def sample_from_first_frames(
@@ -70,8 +70,7 @@ def sample_from_first_frames(
                 on_step(i)
         latents = torch.cat([condition, latents[:, :, 1:]], dim=2)
         video = model.decode_latents(latents)  # [B, 3, F, H, W] in [-1, 1]
-    video = (video / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).cpu().numpy()  # [B, F, H, W, 3]
-    return (video * 255 + 0.5).astype(np.uint8)
+    return np.stack([tensor_to_frames(v) for v in video])  # [B, F, H, W, 3]
 
 
 def generate(

@@ -44,18 +44,6 @@ from motive.models.devices import resolve_device, text_dtype_for
 CONDITIONS = ("none", "first-frame")
 
 
-def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``[F, H, W, 3]`` → float ``[3, F, H, W]`` in [-1, 1] (the VAE's input range)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
-    return x.permute(3, 0, 1, 2)
-
-
-def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
-    """float ``[3, F, H, W]`` in [-1, 1] → uint8 ``[F, H, W, 3]``."""
-    x = video.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte()
-    return x.permute(1, 2, 3, 0).cpu().numpy()
-
-
 def expert_sigma_range(model: VideoModel) -> tuple[float, float]:
     """The noise levels [lo, hi) the model's expert denoises: all of [0, 1) for a single transformer;
     Wan2.2-A14B's ``transformer`` takes σ ≥ boundary_ratio, ``transformer_2`` the rest."""
