@@ -1,4 +1,5 @@
-"""target_specificity on hand-made evaluate results; the VBench dimensions of generated videos."""
+"""target_specificity on hand-made evaluate results; the VBench dimensions of generated videos, and a
+caller's own measure of them."""
 
 from motive.compare import CompareConfig
 from motive.dimensions import WEIGHT_FREE
@@ -17,18 +18,28 @@ def test_evaluate_reports_every_weight_free_dimension_with_its_backend(tiny_mode
     from motive.data.dataset import load_dataset
 
     clips = load_dataset(mini_world / "eval").clips[:2]
+    seen = []
+
+    def own_measure(i, video):  # a caller's own score of each generated video, in prompt order
+        seen.append((i, video.shape))
+        return {"brightness": float(video.mean()), "label": "kept as is"}
+
     result = evaluate(
         tiny_model,
         clips,
-        [clips[0].prompt],
+        [clips[0].prompt, clips[1].prompt],
         EvalConfig(
             grid=LossGrid(sigmas=[0.5], draws_per_sigma=1),
-            videos=CompareConfig(generate=GenerateConfig(steps=2)),
+            videos=CompareConfig(generate=GenerateConfig(steps=2, batch=1)),
         ),
+        video_score=own_measure,
     )
     for dim in WEIGHT_FREE:
         assert 0 <= result[dim] <= 1
     assert result["dimension_backends"]["dynamic_degree"] == "vbench-rule/flow=dis"
+    assert [i for i, _ in seen] == [0, 1] and len(seen[0][1]) == 4  # uint8 [F, H, W, 3], batch by batch
+    assert [v["label"] for v in result["videos"]] == ["kept as is"] * 2
+    assert result["brightness"] == sum(v["brightness"] for v in result["videos"]) / 2  # floats averaged
 
 
 def test_a_first_frame_model_is_evaluated_on_videos_from_its_clips_first_frames(mini_world):

@@ -78,13 +78,6 @@ def test_base_model_smoke_where(tmp_path, smoke_env):
     assert 0.0 <= model["text_probe"]["motion"] <= 1.0 and "colour" in model["text_probe"]
 
 
-def test_base_model_smoke_word_check(tmp_path, smoke_env):
-    stdout = _smoke("base_model.py", smoke_env, "--out", str(tmp_path), "--word-check", "RUN_BASE")
-    (row,) = json.loads((tmp_path / "word_check.json").read_text()).values()
-    assert row["condition"] == "none" and set(row["per_sigma"]) == {"1.0", "0.8", "0.6", "0.45", "0.3"}
-    assert isinstance(row["rule_met"], bool) and "rule met at σ = 1" in stdout
-
-
 def test_base_model_smoke_joint_text(tmp_path, smoke_env):
     stdout = _smoke("base_model.py", smoke_env, "--out", str(tmp_path), "--joint-text")
     rows = [json.loads(line) for line in (tmp_path / "joint_text.jsonl").read_text().splitlines()]
@@ -94,6 +87,7 @@ def test_base_model_smoke_joint_text(tmp_path, smoke_env):
 
 
 def test_text_pathway_smoke_trains_each_pathway_and_checks_its_words():
+    """Also the motion-word check of ``base_model.py --word-check`` (the same ``word_check``)."""
     stdout = _smoke("text_pathway.py", os.environ)
     lines = [line for line in stdout.splitlines() if "wrong/true" in line]
     assert [line.split()[0] for line in lines] == "encoder encoder3 oracle oracle1 codes embed".split()

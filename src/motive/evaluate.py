@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -108,21 +109,36 @@ def held_out_losses(
 
 
 def generated_dimensions(
-    model: VideoModel, prompts: list[str], config: CompareConfig, clips: list[str] | None = None
-) -> dict[str, float]:
+    model: VideoModel,
+    prompts: list[str],
+    config: CompareConfig,
+    clips: list[str] | None = None,
+    video_score: Callable[[int, np.ndarray], dict] | None = None,
+) -> dict:
     """Mean of each weight-free VBench dimension over videos generated from ``prompts`` (one each, seeds
     ``generate.seed + i``; dynamic degree: the fraction of videos VBench's rule calls dynamic). With
-    ``generate.first_frame``, prompt i's video starts at the first frame of ``clips[i]``."""
+    ``generate.first_frame``, prompt i's video starts at the first frame of ``clips[i]``.
+
+    ``video_score(i, video)`` (video uint8 [F, H, W, 3]) scores each video by a caller's own measure:
+    its dicts are kept, in prompt order, under ``videos``, and the mean of each of their float values
+    is added beside the dimensions (a video is not kept after it is scored)."""
     g = config.generate
     rows: list[dict[str, float]] = []
+    extra: list[dict] = []
     for start in range(0, len(prompts), g.batch):
         chunk = prompts[start : start + g.batch]
         seeds = [g.seed + start + i for i in range(len(chunk))]
         firsts = clips[start : start + g.batch] if clips else None
         videos = sample(model, chunk, seeds, g, firsts)  # [B, F, H, W, 3]
         rows += [score_video(v, model.settings.fps, config.dimensions) for v in videos]
+        if video_score is not None:
+            extra += [video_score(start + i, v) for i, v in enumerate(videos)]
         logger.info("generated and scored %d of %d videos", len(rows), len(prompts))
-    return {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
+    out: dict = {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
+    if video_score is not None:
+        floats = [k for k, v in extra[0].items() if isinstance(v, float)] if extra else []
+        out |= {k: float(np.mean([e[k] for e in extra])) for k in floats} | {"videos": extra}
+    return out
 
 
 def evaluate(
@@ -133,16 +149,18 @@ def evaluate(
     other: list[Clip] | None = None,
     target: StandardiseTarget | None = None,
     first_frames: list[str] | None = None,
+    video_score: Callable[[int, np.ndarray], dict] | None = None,
 ) -> dict:
     """Both metrics for one model: the held-out losses and, one key each, the weight-free VBench
     dimensions of videos generated from ``prompts`` (NaN without prompts), with their back-ends under
     ``dimension_backends``; with ``other`` (held-out clips of the other motions) also their
     motion-weighted loss, ``other_motion_loss``, which ``target_specificity`` needs. ``first_frames``:
-    the clip each prompt's video starts at (with ``videos.generate.first_frame``)."""
+    the clip each prompt's video starts at (with ``videos.generate.first_frame``); ``video_score``: a
+    caller's own measure of each generated video (``generated_dimensions``)."""
     config = config or EvalConfig()
     weighted, plain = held_out_losses(model, clips, config, target)
     dims = (
-        generated_dimensions(model, prompts, config.videos, first_frames)
+        generated_dimensions(model, prompts, config.videos, first_frames, video_score)
         if prompts
         else dict.fromkeys(WEIGHT_FREE, float("nan"))
     )

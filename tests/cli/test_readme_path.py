@@ -1,7 +1,8 @@
 """The README's path for a new user, on a pipeline folder shaped like Wan2.1-T2V-1.3B (no motive.json)
 and real clips at a reduced clip format, through the command line as a user runs it: featurize →
 attribute → finetune (LoRA, a few steps) → export → evaluate, each in its own process under 6 GiB,
-with what each stage announces and records; then the README's Python snippet, run as a script as written there but for the names and sizes."""
+with what each stage announces and records; then the README's Python snippet, run as a script as written there but for the names and sizes (it
+finds the command line's pool store, and its scores equal the command line's)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,9 @@ def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tm
     snippet = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     for name, path in (("Wan2.1-T2V-1.3B-Diffusers", M), ("my_pool", pool), ("my_queries", queries)):
         snippet = snippet.replace(f'"{name}"', repr(str(path)))
+    # the pool store is the command line's: the API's featurize must take it as made with its own
+    # settings and return it (a mismatch is refused), and the queries are featurized again by the API
+    snippet = snippet.replace('"runs/pool_store"', repr(str(runs / "pool_store")))
     snippet = snippet.replace('"runs/', f'"{tmp_path}/api/')
     snippet = re.sub(
         r"StandardiseTarget\(.*?\)", "StandardiseTarget(frames=5, fps=8, height=64, width=96)", snippet
@@ -129,8 +133,10 @@ def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tm
     assert "proj_dim=64" in snippet and "report=False" in snippet
     script = tmp_path / "readme_snippet.py"
     script.write_text(snippet)
+    made = (runs / "pool_store" / "index.parquet").stat().st_mtime_ns
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
+    assert (runs / "pool_store" / "index.parquet").stat().st_mtime_ns == made  # found, not made again
     cli_scores = pd.read_parquet(runs / "attribution" / "scores.parquet")
     api_scores = pd.read_parquet(tmp_path / "api" / "attribution" / "scores.parquet")
     pd.testing.assert_frame_equal(api_scores, cli_scores)  # the API and the command line agree

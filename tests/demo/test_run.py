@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from motive.demo.stages import CHECKED
+from motive.data.dataset import load_dataset
+from motive.demo.config import DemoConfig
+from motive.demo.stages import CHECKED, held_out_clips, make_base_model, make_world
 
 
 def test_demo_quick_end_to_end(tmp_path):
@@ -35,11 +37,21 @@ def test_demo_quick_end_to_end(tmp_path):
         "mask_similarity",
     }
     assert results["finetune"]["oracle"]["target_fraction"] == 1.0
+    config = DemoConfig.quick(str(out))
+    _, prompts, _ = held_out_clips(load_dataset(out / "world" / "eval"), "bounce", config)
+    assert prompts  # the quick world has held-out bounce clips to generate from
     check = results["finetune_check"]["bounce"]
     assert check["seeds"] == 2
-    for metric in CHECKED:
-        gap = results["finetune"]["random"][metric] - results["finetune"]["oracle"][metric]
-        assert check[metric]["random_minus_oracle"] == pytest.approx(gap)
+    for metric, sign in CHECKED.items():
+        gap = sign * (results["finetune"]["oracle"][metric] - results["finetune"]["random"][metric])
+        assert check[metric]["oracle_advantage"] == pytest.approx(gap)
+    for r in results["finetune"].values():  # generated videos, tracked and their motion named
+        n = r["generated_videos"]
+        assert n == r["seeds"] * len(prompts) and 0 <= r["motion_accuracy"] <= 1 and 0 <= r["survival"] <= 1
+        lo, hi = r["motion_accuracy_interval"]
+        assert lo <= r["motion_accuracy"] <= hi and sum(r["named_motions"].values()) == n
+    assert len(list((out / "generated" / "bounce").glob("*.gif"))) == 7 * min(2, len(prompts))
+    assert "Generated videos with their tracks" in (out / "report.html").read_text()
     base = results["finetune"]["base"]
     assert base["target_specificity"] == 0.0 and base["other_motion_loss"] > 0
     for dim in ("dynamic_degree", "temporal_flickering", "motion_smoothness"):
@@ -49,5 +61,10 @@ def test_demo_quick_end_to_end(tmp_path):
     assert "Harness check" in (out / "report.html").read_text()
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "attribution" / "motive" / "selection.csv").is_file()
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # reuses world and model
-    assert again.returncode == 0 and "reusing" in again.stdout
+    said: list[str] = []  # a rerun reuses the world and the model (their stages, not a whole rerun)
+    make_world(config, out / "world", False, said.append)
+    make_base_model(config, out / "world", out / "base_model", False, said.append)
+    assert said == [
+        f"[demo] world: reusing {out / 'world'}",
+        f"[demo] pretrain: reusing {out / 'base_model'}",
+    ]

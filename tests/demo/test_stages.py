@@ -8,10 +8,11 @@ from motive.demo.stages import oracle_check as _oracle_check
 
 
 def _rows(oracle: list[float], random: list[float]) -> dict[str, list[dict]]:
-    """Fine-tune results with the same values for every checked metric."""
+    """Fine-tune results with the same values for every checked metric, each turned so that the
+    oracle's lower value is the better one (an accuracy is higher when better)."""
     return {
-        "oracle": [dict.fromkeys(CHECKED, x) for x in oracle],
-        "random": [dict.fromkeys(CHECKED, x) for x in random],
+        name: [{m: sign * -x for m, sign in CHECKED.items()} for x in values]
+        for name, values in (("oracle", oracle), ("random", random))
     }
 
 
@@ -21,7 +22,7 @@ def test_oracle_check_separated_by_a_clear_margin():
     for metric in CHECKED:
         c = check[metric]
         assert c["separated"]
-        assert math.isclose(c["random_minus_oracle"], 0.10)
+        assert math.isclose(c["oracle_advantage"], 0.10)
         assert math.isclose(
             c["margin_in_seed_stds"], 0.10 / (0.01 * math.sqrt(2 / 3))
         )  # both stds √(2/3)·0.01
@@ -30,13 +31,13 @@ def test_oracle_check_separated_by_a_clear_margin():
 def test_oracle_check_overlapping_seeds_are_not_separated():
     c = _oracle_check(_rows([0.10, 0.13, 0.16], [0.12, 0.15, 0.18]))["target_motion_loss"]
     assert not c["separated"]
-    assert math.isclose(c["random_minus_oracle"], 0.02)
+    assert math.isclose(c["oracle_advantage"], 0.02)
 
 
 def test_oracle_check_oracle_worse_gives_a_negative_margin():
     c = _oracle_check(_rows([0.25, 0.25, 0.25], [0.125, 0.125, 0.125]))["target_specificity"]
     assert not c["separated"]
-    assert c["random_minus_oracle"] < 0 and math.isnan(c["margin_in_seed_stds"])
+    assert c["oracle_advantage"] < 0 and math.isnan(c["margin_in_seed_stds"])
 
 
 def test_oracle_check_judges_each_metric_on_its_own():
@@ -46,6 +47,16 @@ def test_oracle_check_judges_each_metric_on_its_own():
     }
     check = _oracle_check(rows)
     assert not check["target_motion_loss"]["separated"] and check["target_specificity"]["separated"]
+    assert "motion_accuracy" not in check  # runs without generated videos are not judged on them
+
+
+def test_oracle_check_counts_a_higher_accuracy_as_better():
+    rows = {
+        "oracle": [{"motion_accuracy": a} for a in (0.8, 0.9, 1.0)],
+        "random": [{"motion_accuracy": a} for a in (0.1, 0.2, 0.3)],
+    }
+    c = _oracle_check(rows)["motion_accuracy"]
+    assert c["separated"] and math.isclose(c["oracle_advantage"], 0.7) and c["margin_in_seed_stds"] > 3
 
 
 def test_cached_model_loads_once(tiny_model, tmp_path):

@@ -1,7 +1,15 @@
 import numpy as np
 
 from motive.demo.render import render_clip
-from motive.demo.track import MotionClassifier, motion_features, track_clip, tracker_check, trajectory_error
+from motive.demo.track import (
+    MotionClassifier,
+    draw_track,
+    generated_motion,
+    motion_features,
+    track_clip,
+    tracker_check,
+    trajectory_error,
+)
 from motive.demo.world import ClipSpec
 
 
@@ -41,3 +49,15 @@ def test_classifier_names_the_motion_of_held_out_clips():
         [motion_features(track_clip(_clip(m, 99, "yellow")[0], "yellow"), 64) for m in motions]
     )
     assert classifier.predict(held_out) == motions
+
+    # a clip scored as a generated one: right when its motion is the one asked for, found throughout
+    frames, _ = _clip("bounce", 99, "yellow")
+    scored = generated_motion(frames, "yellow", "bounce", classifier)
+    assert scored["motion_accuracy"] == 1.0 and scored["named_motion"] == "bounce"
+    assert scored["survival"] == 1.0
+    assert generated_motion(frames, "yellow", "spin", classifier)["motion_accuracy"] == 0.0
+    blank = np.full_like(frames, 128)  # no object at all: lost in every frame
+    assert generated_motion(blank, "yellow", "bounce", classifier)["survival"] == 0.0
+    drawn = draw_track(frames, scored["track"], scale=3)
+    assert drawn.shape == (17, 3 * 64, 3 * 64, 3) and drawn.dtype == np.uint8
+    assert (drawn[-1] != np.repeat(np.repeat(frames[-1], 3, 0), 3, 1)).any()  # the path is drawn

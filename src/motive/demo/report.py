@@ -27,6 +27,8 @@ FINETUNE_COLUMNS = [
     ("dynamic_degree", "dynamic degree"),
     ("temporal_flickering", "temporal flickering"),
     ("motion_smoothness", "motion smoothness"),
+    ("motion_accuracy", "generated: motion named right"),
+    ("survival", "generated: object found"),
     ("target_fraction", "target fraction"),
     ("seeds", "seeds"),
 ]
@@ -81,7 +83,8 @@ def write_report(
     valid: np.ndarray,
     per_side: int = 6,
 ) -> Path:
-    """Write ``out/report.html``: tables, then per query motion its queries, top and bottom pool clips."""
+    """Write ``out/report.html``: tables, the generated videos of ``out/generated`` with their tracks,
+    then per query motion its queries, top and bottom pool clips."""
     q_motion = queries.table["motion"].to_numpy()
     pool_motion = pool.table["motion"].to_numpy()
     motions = []
@@ -108,6 +111,11 @@ def write_report(
                 "strips": strips,
             }
         )
+    tracked = {
+        folder.name: [{"src": _gif_data_uri(p), "name": p.stem} for p in sorted(folder.glob("*.gif"))]
+        for folder in sorted((out / "generated").glob("*"))
+        if folder.is_dir()
+    }
     config = results.get("config", {})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["cell"] = _cell
@@ -121,6 +129,7 @@ def write_report(
         finetune_columns=FINETUNE_COLUMNS,
         dimension_backends=_dimension_backends(results),
         checks=results.get("finetune_check", {}),
+        tracked=tracked,
         motions=motions,
         timings=str(results.get("timings_s", {})),
     )

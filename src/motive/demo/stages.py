@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ import numpy as np
 
 from motive.attribute import AttributionConfig, method_scores, write_selection
 from motive.data.dataset import Dataset, first_per_label, load_dataset
+from motive.data.video import write_video
 from motive.demo.config import DemoConfig
 from motive.demo.pretrain import PretrainConfig, VaeConfig, is_pretrained, pretrain
 from motive.demo.render import generate_world, world_exists
+from motive.demo.track import MotionClassifier, draw_track, fit_classifier, generated_motion
 from motive.dimensions import WEIGHT_FREE
 from motive.evaluate import evaluate, target_specificity
 from motive.finetune import FinetuneConfig, train_on
@@ -27,10 +30,14 @@ from motive.models.wan import VideoModel
 from motive.parallel import Processes
 from motive.scoring import majority_vote
 from motive.store import FeaturizeOptions, Store, featurize
+from motive.study.statistics import wilson_interval
 from motive.training import TrainConfig
 
-# the fine-tuning metrics the harness check compares (lower is better for both)
-CHECKED = ("target_motion_loss", "target_specificity")
+# the fine-tuning metrics the harness check compares, each with the sign that makes better larger
+CHECKED = {"target_motion_loss": -1.0, "target_specificity": -1.0, "motion_accuracy": 1.0}
+# the measures of generated videos from tracking the object (``motive.demo.track.generated_motion``)
+GENERATED = ("motion_accuracy", "survival")
+SHOWN = 2  # generated videos per fine-tune kept for the report, with their tracks drawn
 
 
 def make_world(config: DemoConfig, world_dir: Path, progress: bool, log) -> None:
@@ -163,9 +170,12 @@ def finetune_and_evaluate(
     eval_root: str,
     motion: str,
     config: DemoConfig,
+    classifier: MotionClassifier,
 ) -> dict:
     """Fine-tune a copy of the base model on the pool clips ``chosen`` (None: leave the base as is)
-    and evaluate it on ``motion`` (a job: runs in a worker process, gets everything by path)."""
+    and evaluate it on ``motion`` (a job: runs in a worker process, gets everything by path): the
+    held-out losses, and the videos generated from held-out prompts of ``motion`` scored by tracking
+    their object and naming its motion with ``classifier`` (the first ``SHOWN`` keep their frames)."""
     model = cached_model(model_dir)
     if chosen is not None:
         pool = load_dataset(pool_root)
@@ -181,7 +191,14 @@ def finetune_and_evaluate(
         )
         train_on(model, selected, ft, progress=False)
     held_out, prompts, other = held_out_clips(load_dataset(eval_root), motion, config)
-    return evaluate(model, held_out, prompts, config.eval, other)
+    colours = [str(c.extra["colour"]) for c in held_out]
+
+    def tracked(i: int, video: np.ndarray) -> dict:
+        return generated_motion(video, colours[i], motion, classifier) | (
+            {"frames": video} if i < SHOWN else {}
+        )
+
+    return evaluate(model, held_out, prompts, config.eval, other, video_score=tracked)
 
 
 def finetune_comparison(
@@ -195,13 +212,21 @@ def finetune_comparison(
     config: DemoConfig,
     processes: Processes,
     log,
+    shown: Path | None = None,
 ) -> tuple[dict, dict]:
     """Per target motion: fine-tunes on each method's selection from that motion's queries (and on
-    oracle and random clips), every seed, each evaluated on held-out clips → (summaries, harness checks)."""
+    oracle and random clips), every seed, each evaluated on held-out clips and on videos generated
+    from held-out prompts (tracked, their motion named by a classifier fitted on the world's base
+    clips) → (summaries, harness checks). With ``shown``, each method's first videos are written there
+    as GIFs with their tracks drawn (``shown/MOTION/METHOD_I.gif``)."""
     pool_motion = pool.table["motion"].to_numpy()
     q_motion = queries.table["motion"].to_numpy()
     eval_set = load_dataset(world_dir / "eval")
     k = max(1, int(round(config.fraction * valid.sum())))
+    classifier = fit_classifier(world_dir, "base")
+    log(
+        f"[demo] motion classifier: fitted on the tracks of the base split's {len(load_dataset(world_dir / 'base'))} clips"
+    )
     results: dict[str, dict] = {}
     checks: dict[str, dict] = {}
     for motion in config.target_motions:
@@ -235,6 +260,7 @@ def finetune_comparison(
                 str(world_dir / "eval"),
                 motion,
                 config,
+                classifier,
             )
             for _, seed, chosen in jobs
         ]
@@ -252,36 +278,60 @@ def finetune_comparison(
             )
         results[motion] = {m: summarise(r) for m, r in rows.items()}
         checks[motion] = oracle_check(rows)
+        if shown is not None:
+            write_tracked(rows, shown / motion, fps=model.settings.fps)
     return results, checks
+
+
+def write_tracked(rows: dict[str, list[dict]], folder: Path, fps: float) -> list[Path]:
+    """Each method's first kept generated videos (first seed) as GIFs with their tracks drawn →
+    ``folder/METHOD_I.gif``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for method, runs in rows.items():
+        for i, v in enumerate(r for r in runs[0].get("videos", []) if "frames" in r):
+            path = folder / f"{method}_{i}.gif"
+            write_video(path, draw_track(v["frames"], v["track"]), fps)
+            paths.append(path)
+    return paths
 
 
 def summarise(runs: list[dict]) -> dict:
     """Mean, spread (std over seeds) and per-seed values of each metric, and the back-ends of the
     VBench dimensions."""
     out: dict = {"seeds": len(runs)}
-    for key in (*CHECKED, "other_motion_loss", "plain_loss", *WEIGHT_FREE, "target_fraction"):
-        vals = np.array([r[key] for r in runs], dtype=float)
+    keys = ("target_motion_loss", "target_specificity", "other_motion_loss", "plain_loss", *WEIGHT_FREE)
+    for key in (*keys, *GENERATED, "target_fraction"):
+        vals = np.array([r.get(key, np.nan) for r in runs], dtype=float)
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
         out[f"{key}_std"] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
         out[f"{key}_per_seed"] = vals.tolist()
+    videos = [v for r in runs for v in r.get("videos", [])]
+    correct = int(sum(v["motion_accuracy"] for v in videos))
+    out["generated_videos"] = len(videos)
+    out["motion_accuracy_interval"] = list(wilson_interval(correct, len(videos))) if videos else [np.nan] * 2
+    out["named_motions"] = dict(Counter(v["named_motion"] for v in videos).most_common())
     out["dimension_backends"] = runs[0].get("dimension_backends", {})
     return out
 
 
 def oracle_check(rows: dict[str, list[dict]]) -> dict:
-    """The harness's sanity check: do fine-tunes on exactly the target motion (oracle) score lower than
-    fine-tunes on random clips, seed for seed, by a clear margin? Per metric of ``CHECKED``:
-    random's mean − oracle's mean, that gap over the pooled seed std, and ``separated`` (every oracle
-    seed below every random seed)."""
+    """The harness's sanity check: do fine-tunes on exactly the target motion (oracle) score better than
+    fine-tunes on random clips, seed for seed, by a clear margin? Per metric of ``CHECKED`` (skipped
+    where a run lacks it): the oracle's advantage (random's mean − oracle's for a loss, oracle's −
+    random's for an accuracy), that gap over the pooled seed std, and ``separated`` (every oracle seed
+    better than every random seed)."""
     out: dict = {"seeds": len(rows["oracle"])}
-    for metric in CHECKED:
-        oracle = np.array([r[metric] for r in rows["oracle"]])
-        random = np.array([r[metric] for r in rows["random"]])
-        margin = float(random.mean() - oracle.mean())
+    for metric, sign in CHECKED.items():
+        if not all(metric in r for r in rows["oracle"] + rows["random"]):
+            continue
+        oracle = sign * np.array([r[metric] for r in rows["oracle"]])
+        random = sign * np.array([r[metric] for r in rows["random"]])
+        margin = float(oracle.mean() - random.mean())
         spread = float(np.sqrt((oracle.var() + random.var()) / 2))
         out[metric] = {
-            "random_minus_oracle": margin,
+            "oracle_advantage": margin,
             "margin_in_seed_stds": margin / spread if spread > 0 else float("nan"),
-            "separated": bool(oracle.max() < random.min()),
+            "separated": bool(oracle.min() > random.max()),
         }
     return out

@@ -9,7 +9,7 @@ between frames (the shift that best maps one frame's background onto the next) i
 turns a track into a fixed-length description in scene coordinates (camera removed, mirrored so the
 object travels rightward), and ``MotionClassifier`` (a ridge classifier, fitted on the world's own
 clips) names the motion. ``tracker_check`` validates both on true clips against the world's recorded
-trajectories.
+trajectories; ``generated_motion`` scores a generated clip with them.
 """
 
 from __future__ import annotations
@@ -75,15 +75,16 @@ def object_body(lit: np.ndarray, shaded: np.ndarray) -> tuple[np.ndarray, np.nda
 MAX_PAN = 4.0  # largest camera travel between two frames that is looked for, pixels
 
 
-def _shifted(img: np.ndarray, d: float) -> np.ndarray:
-    """``img`` [H, W] sampled at x + d (linear interpolation; NaN outside the frame)."""
-    x = np.arange(img.shape[1]) + d
+def _shifted(img: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``img`` [H, W] sampled at x + d for each shift of ``d`` [G] (linear interpolation; NaN outside
+    the frame) → [G, H, W]."""
+    x = np.arange(img.shape[1])[None] + d[:, None]  # [G, W]
     i = np.floor(x).astype(int)
     frac = x - i
     ok = (i >= 0) & (i + 1 < img.shape[1])
     i = np.clip(i, 0, img.shape[1] - 2)
-    out = img[:, i] * (1 - frac) + img[:, i + 1] * frac
-    out[:, ~ok] = np.nan
+    out = np.moveaxis(img[:, i] * (1 - frac) + img[:, i + 1] * frac, 1, 0)  # [G, H, W]
+    out[~np.broadcast_to(ok[:, None], out.shape)] = np.nan
     return out
 
 
@@ -93,13 +94,9 @@ def _camera_step(a: np.ndarray, b: np.ndarray, blank: np.ndarray) -> float:
     Each row's mean is removed first, so the floor's fixed shading does not pin d at 0."""
     a = a - a.mean(1, keepdims=True)
     b = np.where(blank, np.nan, b - b.mean(1, keepdims=True))
-
-    def cost(d: float) -> float:
-        return float(np.nanmean((b - _shifted(a, d)) ** 2))
-
     step = 0.25
-    grid = np.arange(-MAX_PAN, MAX_PAN + 1e-9, step)
-    costs = [cost(d) for d in grid]
+    grid = np.arange(-MAX_PAN, MAX_PAN + 1e-9, step)  # [G]
+    costs = np.nanmean((b[None] - _shifted(a, grid)) ** 2, axis=(1, 2))  # [G], every shift at once
     k = int(np.clip(np.argmin(costs), 1, len(grid) - 2))
     lo, mid, hi = costs[k - 1 : k + 2]  # the parabola through the best grid point and its neighbours
     curve = lo - 2 * mid + hi
@@ -213,16 +210,55 @@ def world_tracks(world: Path, split: str) -> tuple[list[Track], list[ClipSpec]]:
     return tracks, specs
 
 
+def fit_classifier(world: str | Path, split: str = "base") -> MotionClassifier:
+    """A ``MotionClassifier`` fitted on the tracks of a written world's ``split`` (true clips)."""
+    world = Path(world)
+    height = WorldConfig(**json.loads((world / "world.json").read_text())).height
+    tracks, specs = world_tracks(world, split)
+    return MotionClassifier.fit(
+        np.stack([motion_features(t, height) for t in tracks]), [s.motion for s in specs]
+    )
+
+
+def generated_motion(video: np.ndarray, colour: str, motion: str, classifier: MotionClassifier) -> dict:
+    """How the object moves in a clip generated for a ``colour`` object's ``motion`` (uint8
+    [F, H, W, 3]): the motion ``classifier`` names from its track (``named_motion``), whether that is
+    the one asked for (``motion_accuracy``, 1.0 or 0.0), the share of frames the object is found in
+    (``survival``), and the ``track``."""
+    track = track_clip(video, colour)
+    named = classifier.predict(motion_features(track, video.shape[1])[None])[0]
+    return {
+        "motion_accuracy": float(named == motion),
+        "survival": survival(track),
+        "named_motion": named,
+        "track": track,
+    }
+
+
+def draw_track(video: np.ndarray, track: Track, scale: int = 3) -> np.ndarray:
+    """``video`` (uint8 [F, H, W, 3]) enlarged ``scale``× with the tracked path up to each frame drawn
+    over it (white line, red dot where the object is; nothing where it is lost) → [F, sH, sW, 3]."""
+    out = []
+    points: list[tuple[int, int]] = []
+    for f, frame in enumerate(video):
+        big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        if track.found[f]:
+            points.append((int(track.x[f] * scale), int(track.y[f] * scale)))
+        if len(points) > 1:
+            cv2.polylines(big, [np.array(points, np.int32)], False, (255, 255, 255), 1, cv2.LINE_AA)
+        if track.found[f]:
+            cv2.circle(big, points[-1], scale, (255, 0, 0), -1, cv2.LINE_AA)
+        out.append(big)
+    return np.stack(out)
+
+
 def tracker_check(world: str | Path, fit_split: str = "base", test_split: str = "eval") -> dict:
     """The tracker on true clips: trajectory error against the recorded trajectories and survival on
     ``test_split``, and the accuracy on it of a ``MotionClassifier`` fitted on ``fit_split``'s tracks."""
     world = Path(world)
     config = WorldConfig(**json.loads((world / "world.json").read_text()))
-    fit_tracks, fit_specs = world_tracks(world, fit_split)
+    classifier = fit_classifier(world, fit_split)
     tracks, specs = world_tracks(world, test_split)
-    classifier = MotionClassifier.fit(
-        np.stack([motion_features(t, config.height) for t in fit_tracks]), [s.motion for s in fit_specs]
-    )
     named = classifier.predict(np.stack([motion_features(t, config.height) for t in tracks]))
     errors = np.array(
         [trajectory_error(t, trajectory(s, config.height, config.width)) for t, s in zip(tracks, specs)]
