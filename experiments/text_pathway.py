@@ -18,6 +18,7 @@ after the first, share of held-out clips where the true word is lower) after ``-
 
     python experiments/text_pathway.py --base runs/w0/word_i2v --world runs/w0/world --out runs/w0/paths \
         --steps 500 --pathways encoder,oracle,codes,embed
+    python experiments/text_pathway.py ... --patch 1,2,2    # finer tokens: 4× the tokens per latent frame
     python experiments/text_pathway.py --smoke      # a mini world and a few steps: seconds
 """
 
@@ -106,6 +107,9 @@ def main() -> None:
     p.add_argument(
         "--first-frame", action="store_true", help="train a text-to-video --base's transformer image-to-video"
     )
+    p.add_argument(
+        "--patch", default="", help="the fresh transformer's patch size, e.g. 1,2,2 (default: --base's)"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true", help="mini world, untrained VAE, 3 steps")
     args = p.parse_args()
@@ -132,12 +136,13 @@ def main() -> None:
     data = encode_frames(
         model, decode_all(base, default_target(model), False), [c.prompt for c in base], progress=False
     )
+    patch = {"patch_size": tuple(int(v) for v in args.patch.split(","))} if args.patch else {}
     own = model.encode_text
     model.cache_prompts(data.prompts + [""], release=False)
     for pathway in args.pathways.split(","):
         if pathway not in PATHWAYS:
             raise SystemExit(f"unknown pathway {pathway!r}: one of {PATHWAYS}")
-        fresh_transformer(model, args.seed)
+        fresh_transformer(model, args.seed, **patch)
         model.encode_text = pathway_text(model, pathway, own)
         t0 = time.perf_counter()
         losses = train_flow_matching(
@@ -146,6 +151,7 @@ def main() -> None:
         model.transformer.eval()
         sigmas = WORD_CHECK_SIGMAS if args.all_sigmas else (1.0,)
         row = {"pathway": pathway, "steps": args.steps, "train_s": time.perf_counter() - t0}
+        row["patch"] = list(model.transformer.config.patch_size)
         row |= {"final_loss": sum(losses[-50:]) / len(losses[-50:])}
         row |= word_check(model, world, args.per_motion, sigmas)
         row["per_motion_sigma1"], row["object_ratio_sigma1"] = object_motion(model, world, args.per_motion)
@@ -153,7 +159,8 @@ def main() -> None:
             fh.write(json.dumps(row) + "\n")
         one = row["per_sigma"]["1.0"]
         print(
-            f"{pathway:9s} {args.steps} steps ({row['train_s']:.0f} s, loss {row['final_loss']:.4f}): σ = 1 "
+            f"{pathway:9s} {args.steps} steps, patch {'×'.join(map(str, row['patch']))} "
+            f"({row['train_s']:.0f} s, loss {row['final_loss']:.4f}): σ = 1 "
             f"wrong/true {one['ratio']:.4f}, true lower on {one['true_word_lower_share']:.0%}; "
             f"without camera pans {row['object_ratio_sigma1']:.4f}",
             flush=True,

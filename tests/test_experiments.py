@@ -88,6 +88,7 @@ def test_base_model_smoke_joint_text(tmp_path, smoke_env):
 
 def test_text_pathway_smoke_trains_each_pathway_and_checks_its_words():
     """Also the motion-word check of ``base_model.py --word-check`` (the same ``word_check``)."""
-    stdout = _smoke("text_pathway.py", os.environ)
+    stdout = _smoke("text_pathway.py", os.environ, "--patch", "1,2,2")
     lines = [line for line in stdout.splitlines() if "wrong/true" in line]
     assert [line.split()[0] for line in lines] == "encoder encoder3 oracle oracle1 codes embed".split()
+    assert all("patch 1×2×2" in line for line in lines)  # a fresh transformer with finer tokens
