@@ -92,3 +92,11 @@ def test_text_pathway_smoke_trains_each_pathway_and_checks_its_words():
     lines = [line for line in stdout.splitlines() if "wrong/true" in line]
     assert [line.split()[0] for line in lines] == "encoder encoder3 oracle oracle1 codes embed".split()
     assert all("patch 1×2×2" in line for line in lines)  # a fresh transformer with finer tokens
+
+
+def test_vae_objects_smoke_tracks_the_object_through_the_vae(smoke_env):
+    stdout = _smoke("vae_objects.py", smoke_env)
+    result = json.loads((Path(smoke_env["MOTIVE_SMOKE_RUN"]) / "base_model" / "vae_objects.json").read_text())
+    assert result["true_survival"] == 1.0  # the tracker finds the object in every true frame
+    assert 0.0 <= result["survival"] <= 1.0 and result["object_mse"] > 0 and result["frame_mse"] > 0
+    assert set(result["per_motion"]) and "object found in" in stdout
