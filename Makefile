@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= runs/demo
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test test-experiments lint clean
 
 # Python must cache bytecode: the suite and the demo start many interpreters (CLI tests, torchrun ranks,
 # data-loader workers), and without the cache each one compiles torch and diffusers again (import
@@ -35,6 +35,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the one-off experiment scripts' smoke modes (about 3 minutes; not part of `make test`)
+test-experiments: $(STAMP)
+	$(BIN)/python -m pytest -q -m experiments tests/test_experiments.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments

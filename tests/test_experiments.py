@@ -1,4 +1,7 @@
-"""The experiment scripts the attribution experiment's numbers come from still run (their smoke modes)."""
+"""The experiment scripts the attribution experiment's numbers come from still run (their smoke modes).
+
+Not part of ``make test`` (they take about three minutes and test one-off studies, not the package):
+``make test-experiments`` runs them."""
 
 import json
 import os
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+pytestmark = pytest.mark.experiments
 
 
 @pytest.fixture(scope="module")
