@@ -25,7 +25,7 @@ from lds import open_run  # experiments/lds.py
 
 from motive.data.dataset import first_per_label, load_dataset
 from motive.data.standardise import read_standardised
-from motive.demo.track import object_body, object_masks, survival, track_clip
+from motive.demo.track import object_pixels, survival, track_clip
 from motive.inputs import default_target
 from motive.models.pixels import frames_to_tensor, tensor_to_frames
 from motive.models.wan import VideoModel
@@ -51,7 +51,7 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
         a, b = track_clip(true, colour), track_clip(rec, colour)
         both = a.found & b.found
         dist = np.hypot(a.x - b.x, a.y - b.y)[both]
-        body = np.stack([object_body(*object_masks(f, colour))[0] for f in true])  # [F, H, W]
+        body = object_pixels(true, colour)  # [F, H, W]
         err = ((rec.astype(np.float64) - true.astype(np.float64)) / 127.5) ** 2  # [F, H, W, 3]
         rows.append(
             {

@@ -22,6 +22,7 @@ from motive.data.dataset import Dataset, first_per_label, load_dataset
 from motive.data.standardise import StandardiseTarget, read_standardised
 from motive.data.video import write_video
 from motive.demo.plots import line_plot, smooth
+from motive.demo.track import object_pixels
 from motive.demo.world import MOTIONS, caption_labels, caption_texts, make_prompt
 from motive.loss import cell_error, masked_mean
 from motive.models.pixels import frames_to_tensor
@@ -42,6 +43,13 @@ class VaeConfig:
     batch_size: int = 1  # many small steps beat few large ones in a two-minute budget (measured)
     window: int = 9  # frames per window: 1 + 4 + 4 trains the first chunk and the cached later chunks
     kl_weight: float = 1e-6
+    object_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "extra weight of the world object's pixels in the autoencoder loss (0: plain MSE; "
+            "the object is found by its 'colour' column, as the tracker finds it)"
+        },
+    )
 
 
 @dataclass
@@ -77,10 +85,27 @@ def decode_all(dataset: Dataset, target: StandardiseTarget, progress: bool = Tru
     return np.stack(clips)
 
 
+def object_weights(dataset: Dataset, frames: np.ndarray, config: VaeConfig) -> np.ndarray | None:
+    """Per-pixel weights [N, F, H, W] of the autoencoder loss: 1, plus ``config.object_weight`` on the
+    pixels of each clip's object (found by its ``colour`` column); None without an object weight."""
+    if not config.object_weight:
+        return None
+    if any("colour" not in c.extra for c in dataset):
+        raise ValueError("--vae-object-weight needs a 'colour' column (the motion world's metadata)")
+    masks = np.stack([object_pixels(f, str(c.extra["colour"])) for f, c in zip(frames, dataset)])
+    return (1.0 + config.object_weight * masks).astype(np.float32)
+
+
 def train_vae(
-    model: VideoModel, frames: np.ndarray, config: VaeConfig, seed: int = 0, progress: bool = True
+    model: VideoModel,
+    frames: np.ndarray,
+    config: VaeConfig,
+    seed: int = 0,
+    progress: bool = True,
+    weights: np.ndarray | None = None,
 ) -> list[float]:
-    """Fit the VAE as an autoencoder on random ``window``-frame crops of ``frames`` [N, F, H, W, 3]."""
+    """Fit the VAE as an autoencoder on random ``window``-frame crops of ``frames`` [N, F, H, W, 3];
+    ``weights`` [N, F, H, W] weigh each pixel's squared error (a weighted mean; None: plain MSE)."""
     vae = model.vae
     vae.train()
     gen = np.random.default_rng(seed)
@@ -96,7 +121,12 @@ def train_vae(
         )
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mode()).sample  # deterministic: Motive only ever uses the posterior mean
-        loss = (rec - x).pow(2).mean() + config.kl_weight * post.kl().mean()
+        err = (rec - x).pow(2)  # [B, 3, F, H, W]
+        if weights is not None:
+            w = torch.stack([torch.from_numpy(weights[i, s : s + window]) for i, s in zip(idx, starts)])
+            w = w[:, None].to(err)  # [B, 1, F, H, W]
+            err = err * w / w.mean()
+        loss = err.mean() + config.kl_weight * post.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -232,7 +262,9 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     words = caption_texts() + [c.prompt for c in dataset] if tiny.tokenizer == "word" else None
     model = build_tiny_model(tiny, seed=config.seed, words=words)
     t = time.perf_counter()
-    vae_losses = train_vae(model, frames, config.vae, config.seed, progress)
+    vae_losses = train_vae(
+        model, frames, config.vae, config.seed, progress, object_weights(dataset, frames, config.vae)
+    )
     timings["vae_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

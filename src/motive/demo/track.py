@@ -59,6 +59,12 @@ def object_masks(frame: np.ndarray, colour: str) -> tuple[np.ndarray, np.ndarray
     return lit & ~shaded, shaded
 
 
+def object_pixels(frames: np.ndarray, colour: str) -> np.ndarray:
+    """Boolean [F, H, W]: the pixels of each frame of ``frames`` (uint8 [F, H, W, 3]) that show the
+    ``colour`` object's body (``object_body``)."""
+    return np.stack([object_body(*object_masks(frame, colour))[0] for frame in frames])
+
+
 def object_body(lit: np.ndarray, shaded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(body, lit) masks [H, W] kept to the disc around the lit pixels that one object can cover: the
     shaded tone of a pale object is also found in darker background texture, but not next to the lit
