@@ -297,8 +297,9 @@ def write_tracked(rows: dict[str, list[dict]], folder: Path, fps: float) -> list
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Mean, spread (std over seeds) and per-seed values of each metric, and the back-ends of the
-    VBench dimensions."""
+    """Mean, spread (std over seeds) and per-seed values of each metric; for the generated videos of
+    every seed together, their number, the 95% Wilson interval of the share named the target motion and
+    what they were named; the back-ends of the VBench dimensions."""
     out: dict = {"seeds": len(runs)}
     keys = ("target_motion_loss", "target_specificity", "other_motion_loss", "plain_loss", *WEIGHT_FREE)
     for key in (*keys, *GENERATED, "target_fraction"):
