@@ -61,9 +61,10 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
                 "centroid_px": float(dist.mean()) if len(dist) else float("nan"),
                 "object_mse": float(err[body].mean()) if body.any() else float("nan"),
                 "frame_mse": float(err.mean()),
+                "object_share": float(body.mean()),  # of a true frame's pixels
             }
         )
-    keys = ("survival", "true_survival", "centroid_px", "object_mse", "frame_mse")
+    keys = ("survival", "true_survival", "centroid_px", "object_mse", "frame_mse", "object_share")
     out: dict = {"clips": len(rows)} | {k: _mean([r[k] for r in rows]) for k in keys}
     out["per_motion"] = {
         m: {k: _mean([r[k] for r in rows if r["motion"] == m]) for k in keys}
@@ -93,7 +94,8 @@ def main() -> None:
         print(
             f"{folder}: {result['clips']} clips, object found in {result['survival']:.0%} of reconstructed "
             f"frames ({result['true_survival']:.0%} of true ones), centroid {result['centroid_px']:.2f} px, "
-            f"MSE object {result['object_mse']:.4f} / frame {result['frame_mse']:.4f}"
+            f"MSE object {result['object_mse']:.4f} / frame {result['frame_mse']:.4f}; the object covers "
+            f"{result['object_share']:.1%} of a true frame"
         )
         for motion, r in result["per_motion"].items():
             print(f"  {motion:14s} survival {r['survival']:.2f}  object MSE {r['object_mse']:.4f}")

@@ -21,26 +21,29 @@ def test_vae_fit_lowers_reconstruction_error(mini_world):
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
 
 
-def test_object_weights_weigh_the_object_and_equal_weights_are_the_plain_loss(mini_world):
+def test_object_masks_weigh_the_object_and_equal_weights_are_the_plain_loss(mini_world):
     import pytest
 
-    from motive.demo.pretrain import object_weights
+    from motive.demo.pretrain import object_masks_of
     from motive.models.tiny import build_tiny_model
 
     base = load_dataset(mini_world / "base")
     frames = decode_all(base, StandardiseTarget(fps=8, frames=17, height=64, width=64), progress=False)
     config = VaeConfig(steps=3, batch_size=2, object_weight=9.0)
-    weights = object_weights(base, frames, config)  # [N, F, H, W]
-    assert weights.shape == frames.shape[:4] and set(np.unique(weights)) == {1.0, 10.0}
-    assert 0.001 < (weights > 1).mean() < 0.1  # the object: a small part of each frame
-    assert object_weights(base, frames, VaeConfig()) is None
+    objects = object_masks_of(base, frames, config)  # [N, F, H, W]
+    assert objects.shape == frames.shape[:4] and objects.dtype == bool
+    assert 0.001 < objects.mean() < 0.1  # the object: a small part of each frame
+    assert object_masks_of(base, frames, VaeConfig()) is None
     plain = train_vae(build_tiny_model(seed=2), frames, config, progress=False)
-    ones = train_vae(build_tiny_model(seed=2), frames, config, progress=False, weights=np.ones_like(weights))
+    none = np.zeros_like(objects)  # no object pixels: every weight 1
+    ones = train_vae(build_tiny_model(seed=2), frames, config, progress=False, objects=none)
     np.testing.assert_allclose(ones, plain, rtol=1e-5)  # a weighted mean with equal weights
+    weighted = train_vae(build_tiny_model(seed=2), frames, config, progress=False, objects=objects)
+    assert weighted[0] != plain[0]  # the object's pixels weigh more
     for clip in base:
         clip.extra.pop("colour")
     with pytest.raises(ValueError, match="needs a 'colour' column"):
-        object_weights(base, frames, config)
+        object_masks_of(base, frames, config)
 
 
 def test_pretrain_writes_a_loadable_pipeline(mini_world, tmp_path):

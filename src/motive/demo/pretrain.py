@@ -85,15 +85,14 @@ def decode_all(dataset: Dataset, target: StandardiseTarget, progress: bool = Tru
     return np.stack(clips)
 
 
-def object_weights(dataset: Dataset, frames: np.ndarray, config: VaeConfig) -> np.ndarray | None:
-    """Per-pixel weights [N, F, H, W] of the autoencoder loss: 1, plus ``config.object_weight`` on the
-    pixels of each clip's object (found by its ``colour`` column); None without an object weight."""
+def object_masks_of(dataset: Dataset, frames: np.ndarray, config: VaeConfig) -> np.ndarray | None:
+    """The object's pixels [N, F, H, W] (bool) of each clip, found by its ``colour`` column, for the
+    autoencoder loss's ``config.object_weight``; None without an object weight."""
     if not config.object_weight:
         return None
     if any("colour" not in c.extra for c in dataset):
         raise ValueError("--vae-object-weight needs a 'colour' column (the motion world's metadata)")
-    masks = np.stack([object_pixels(f, str(c.extra["colour"])) for f, c in zip(frames, dataset)])
-    return (1.0 + config.object_weight * masks).astype(np.float32)
+    return np.stack([object_pixels(f, str(c.extra["colour"])) for f, c in zip(frames, dataset)])
 
 
 def train_vae(
@@ -102,10 +101,11 @@ def train_vae(
     config: VaeConfig,
     seed: int = 0,
     progress: bool = True,
-    weights: np.ndarray | None = None,
+    objects: np.ndarray | None = None,
 ) -> list[float]:
     """Fit the VAE as an autoencoder on random ``window``-frame crops of ``frames`` [N, F, H, W, 3];
-    ``weights`` [N, F, H, W] weigh each pixel's squared error (a weighted mean; None: plain MSE)."""
+    the pixels of ``objects`` [N, F, H, W] (bool) weigh 1 + ``config.object_weight`` in the squared
+    error (a weighted mean; None: plain MSE)."""
     vae = model.vae
     vae.train()
     gen = np.random.default_rng(seed)
@@ -122,9 +122,9 @@ def train_vae(
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mode()).sample  # deterministic: Motive only ever uses the posterior mean
         err = (rec - x).pow(2)  # [B, 3, F, H, W]
-        if weights is not None:
-            w = torch.stack([torch.from_numpy(weights[i, s : s + window]) for i, s in zip(idx, starts)])
-            w = w[:, None].to(err)  # [B, 1, F, H, W]
+        if objects is not None:
+            m = torch.stack([torch.from_numpy(objects[i, s : s + window]) for i, s in zip(idx, starts)])
+            w = 1.0 + config.object_weight * m[:, None].to(err)  # [B, 1, F, H, W]
             err = err * w / w.mean()
         loss = err.mean() + config.kl_weight * post.kl().mean()
         opt.zero_grad(set_to_none=True)
@@ -263,7 +263,7 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     model = build_tiny_model(tiny, seed=config.seed, words=words)
     t = time.perf_counter()
     vae_losses = train_vae(
-        model, frames, config.vae, config.seed, progress, object_weights(dataset, frames, config.vae)
+        model, frames, config.vae, config.seed, progress, object_masks_of(dataset, frames, config.vae)
     )
     timings["vae_s"] = time.perf_counter() - t
 

@@ -224,9 +224,7 @@ def finetune_comparison(
     eval_set = load_dataset(world_dir / "eval")
     k = max(1, int(round(config.fraction * valid.sum())))
     classifier = fit_classifier(world_dir, "base")
-    log(
-        f"[demo] motion classifier: fitted on the tracks of the base split's {len(load_dataset(world_dir / 'base'))} clips"
-    )
+    log("[demo] motion classifier: fitted on the tracks of the base split's clips")
     results: dict[str, dict] = {}
     checks: dict[str, dict] = {}
     for motion in config.target_motions:
