@@ -32,6 +32,7 @@ from motive.motion.mask import MaskConfig, motion_mask
 from motive.training import EncodedData, TrainConfig, encode_frames, train_flow_matching
 
 DONE_FILE = "pretrain.json"  # written last: a model folder without it is incomplete
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -39,9 +40,22 @@ class VaeConfig:
     """Autoencoder fit of the tiny VAE (a real Wan VAE comes pretrained and skips this)."""
 
     steps: int = field(default=300, metadata={"help": "autoencoder steps of the tiny VAE"})
-    lr: float = 2e-3
-    batch_size: int = 1  # many small steps beat few large ones in a two-minute budget (measured)
+    lr: float = field(default=2e-3, metadata={"help": "autoencoder learning rate (AdamW)"})
+    schedule: str = field(
+        default="constant",
+        metadata={"help": "learning-rate schedule: constant, or cosine (decayed to 0)", "choices": SCHEDULES},
+    )
+    # many small steps beat few large ones in a two-minute budget (measured on whole frames)
+    batch_size: int = field(default=1, metadata={"help": "windows per autoencoder step"})
     window: int = 9  # frames per window: 1 + 4 + 4 trains the first chunk and the cached later chunks
+    crop: int = field(
+        default=0,
+        metadata={"help": "side (px) of the square crops the autoencoder fits on (0: whole frames)"},
+    )
+    crop_object: bool = field(
+        default=False,
+        metadata={"help": "centre each crop on the world object (found by its 'colour' column)"},
+    )
     kl_weight: float = 1e-6
     object_weight: float = field(
         default=0.0,
@@ -50,6 +64,19 @@ class VaeConfig:
             "the object is found by its 'colour' column, as the tracker finds it)"
         },
     )
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"vae schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.crop < 0 or self.crop % 8:
+            raise ValueError(f"vae crop must be 0 or a positive multiple of 8, got {self.crop}")
+        if self.crop_object and not self.crop:
+            raise ValueError("crop_object needs a crop size")
+
+    @property
+    def needs_objects(self) -> bool:
+        """True when the fit needs the object's pixels (to weigh them or to crop around them)."""
+        return bool(self.object_weight) or self.crop_object
 
 
 @dataclass
@@ -87,12 +114,28 @@ def decode_all(dataset: Dataset, target: StandardiseTarget, progress: bool = Tru
 
 def object_masks_of(dataset: Dataset, frames: np.ndarray, config: VaeConfig) -> np.ndarray | None:
     """The object's pixels [N, F, H, W] (bool) of each clip, found by its ``colour`` column, for the
-    autoencoder loss's ``config.object_weight``; None without an object weight."""
-    if not config.object_weight:
+    autoencoder loss's ``config.object_weight`` and ``crop_object``; None when neither is set."""
+    if not config.needs_objects:
         return None
     if any("colour" not in c.extra for c in dataset):
-        raise ValueError("--vae-object-weight needs a 'colour' column (the motion world's metadata)")
+        raise ValueError(
+            "--vae-object-weight and --vae-crop-object need a 'colour' column (the motion world's metadata)"
+        )
     return np.stack([object_pixels(f, str(c.extra["colour"])) for f, c in zip(frames, dataset)])
+
+
+def crop_origin(
+    gen: np.random.Generator, height: int, width: int, crop: int, body: np.ndarray | None
+) -> tuple[int, int]:
+    """Top-left corner of a ``crop``-pixel square: uniform over the frame, or, given the object's
+    pixels ``body`` [F, H, W] over the window, around their centre (jittered by up to a quarter crop)."""
+    if body is None or not body.any():
+        return int(gen.integers(0, height - crop + 1)), int(gen.integers(0, width - crop + 1))
+    ys, xs = np.nonzero(body.any(axis=0))
+    jitter = gen.integers(-(crop // 4), crop // 4 + 1, 2)
+    y = int(np.clip(round(ys.mean()) - crop // 2 + jitter[0], 0, height - crop))
+    x = int(np.clip(round(xs.mean()) - crop // 2 + jitter[1], 0, width - crop))
+    return y, x
 
 
 def train_vae(
@@ -103,34 +146,51 @@ def train_vae(
     progress: bool = True,
     objects: np.ndarray | None = None,
 ) -> list[float]:
-    """Fit the VAE as an autoencoder on random ``window``-frame crops of ``frames`` [N, F, H, W, 3];
-    the pixels of ``objects`` [N, F, H, W] (bool) weigh 1 + ``config.object_weight`` in the squared
-    error (a weighted mean; None: plain MSE)."""
+    """Fit the VAE as an autoencoder on random ``window``-frame windows of ``frames`` [N, F, H, W, 3]
+    (square crops of them with ``config.crop``, centred on the object with ``crop_object``); the pixels
+    of ``objects`` [N, F, H, W] (bool) weigh 1 + ``config.object_weight`` in the squared error (a
+    weighted mean; None: plain MSE)."""
     vae = model.vae
     vae.train()
     gen = np.random.default_rng(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
+    sched = None
+    if config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
     losses = []
-    n, f = frames.shape[:2]
+    n, f, height, width = frames.shape[:4]
     window = min(config.window, (f - 1) // 4 * 4 + 1)
+    crop = min(config.crop, height, width) if config.crop else 0
+    if config.crop_object and objects is None:
+        raise ValueError("crop_object needs the object masks (object_masks_of)")
     for _ in tqdm(range(config.steps), desc="vae", disable=not progress):
         idx = gen.integers(0, n, config.batch_size)
         starts = gen.integers(0, f - window + 1, config.batch_size)
-        x = torch.stack([frames_to_tensor(frames[i, s : s + window]) for i, s in zip(idx, starts)]).to(
-            model.device
-        )
+        boxes = []  # (y, x) per window; the whole frame without a crop
+        for i, s in zip(idx, starts):
+            body = objects[i, s : s + window] if config.crop_object else None
+            boxes.append(crop_origin(gen, height, width, crop, body) if crop else (0, 0))
+        size_y, size_x = (crop, crop) if crop else (height, width)
+        picks = [
+            (i, slice(s, s + window), slice(y, y + size_y), slice(x, x + size_x))
+            for (i, s), (y, x) in zip(zip(idx, starts), boxes)
+        ]
+        x = torch.stack([frames_to_tensor(frames[i, t, ys, xs]) for i, t, ys, xs in picks])
+        x = x.to(model.device)  # [B, 3, window, h, w]
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mode()).sample  # deterministic: Motive only ever uses the posterior mean
-        err = (rec - x).pow(2)  # [B, 3, F, H, W]
-        if objects is not None:
-            m = torch.stack([torch.from_numpy(objects[i, s : s + window]) for i, s in zip(idx, starts)])
-            w = 1.0 + config.object_weight * m[:, None].to(err)  # [B, 1, F, H, W]
+        err = (rec - x).pow(2)  # [B, 3, window, h, w]
+        if config.object_weight:
+            m = torch.stack([torch.from_numpy(objects[i, t, ys, xs]) for i, t, ys, xs in picks])
+            w = 1.0 + config.object_weight * m[:, None].to(err)  # [B, 1, window, h, w]
             err = err * w / w.mean()
         loss = err.mean() + config.kl_weight * post.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
+        if sched is not None:
+            sched.step()
         losses.append(float(loss.detach()))
     vae.eval()
     return losses
