@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from motive.data.dataset import load_dataset
 from motive.data.standardise import StandardiseTarget
@@ -22,8 +23,6 @@ def test_vae_fit_lowers_reconstruction_error(mini_world):
 
 
 def test_object_masks_weigh_the_object_and_equal_weights_are_the_plain_loss(mini_world):
-    import pytest
-
     from motive.demo.pretrain import object_masks_of
     from motive.models.tiny import build_tiny_model
 
@@ -42,7 +41,7 @@ def test_object_masks_weigh_the_object_and_equal_weights_are_the_plain_loss(mini
     assert weighted[0] != plain[0]  # the object's pixels weigh more
     for clip in base:
         clip.extra.pop("colour")
-    with pytest.raises(ValueError, match="needs a 'colour' column"):
+    with pytest.raises(ValueError, match="need a 'colour' column"):
         object_masks_of(base, frames, config)
 
 
@@ -95,3 +94,27 @@ def test_pretrain_a_word_first_frame_model(mini_world, tmp_path):
     target = StandardiseTarget(fps=8, frames=17, height=64, width=64)
     later = motion_word_sensitivity(model, eval_data, target, sigmas=(1.0,), per_motion=1, later_frames=True)
     assert later == motion_word_sensitivity(model, eval_data, target, sigmas=(1.0,), per_motion=1)
+
+
+def test_object_crops_hold_the_object_and_fit(mini_world):
+    from motive.demo.pretrain import crop_origin, object_masks_of
+    from motive.models.tiny import build_tiny_model
+
+    base = load_dataset(mini_world / "base")
+    frames = decode_all(base, StandardiseTarget(fps=8, frames=17, height=64, width=64), progress=False)
+    config = VaeConfig(steps=3, batch_size=2, crop=32, crop_object=True, lr=6e-3, schedule="cosine")
+    objects = object_masks_of(base, frames, config)  # crops need the object even at weight 0
+    gen = np.random.default_rng(0)
+    for body in objects[:, :9]:
+        y, x = crop_origin(gen, 64, 64, 32, body)
+        assert 0 <= y <= 32 and 0 <= x <= 32
+        inside = body[:, y : y + 32, x : x + 32].sum()
+        assert inside >= 0.5 * body.sum()  # most of the object's pixels fall in its crop
+    losses = train_vae(build_tiny_model(seed=2), frames, config, progress=False, objects=objects)
+    assert len(losses) == 3 and np.isfinite(losses).all()
+    with pytest.raises(ValueError, match="needs the object masks"):
+        train_vae(build_tiny_model(seed=2), frames, config, progress=False)
+    with pytest.raises(ValueError, match="needs a crop size"):
+        VaeConfig(crop_object=True)
+    with pytest.raises(ValueError, match="schedule"):
+        VaeConfig(schedule="linear")

@@ -180,7 +180,7 @@ def train_vae(
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mode()).sample  # deterministic: Motive only ever uses the posterior mean
         err = (rec - x).pow(2)  # [B, 3, window, h, w]
-        if config.object_weight:
+        if config.object_weight and objects is not None:
             m = torch.stack([torch.from_numpy(objects[i, t, ys, xs]) for i, t, ys, xs in picks])
             w = 1.0 + config.object_weight * m[:, None].to(err)  # [B, 1, window, h, w]
             err = err * w / w.mean()
