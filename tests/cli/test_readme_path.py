@@ -1,8 +1,9 @@
 """The README's path for a new user, on a pipeline folder shaped like Wan2.1-T2V-1.3B (no motive.json)
 and real clips at a reduced clip format, through the command line as a user runs it: featurize →
 attribute → finetune (LoRA, a few steps) → export → evaluate, each in its own process under 6 GiB,
-with what each stage announces and records; then the README's Python snippet, run as a script as written there but for the names and sizes (it
-finds the command line's pool store, and its scores equal the command line's)."""
+with what each stage announces and records; and the README's Python snippet, run as a script as written
+there but for the names and sizes, beside the fine-tune (it finds the command line's pool store, and its
+scores equal the command line's). Processes that do not depend on each other run at once."""
 
 from __future__ import annotations
 
@@ -27,18 +28,49 @@ LIMIT_GIB = 6.0
 SECONDS: dict[str, float] = {}  # wall time of each command, printed with the peaks (not asserted)
 
 
+class Measured:
+    """``motive ARGV`` started in its own process, logging to ``log``.out/.err; ``result()`` waits."""
+
+    def __init__(self, *argv, log: Path) -> None:
+        self.name = str(argv[0])
+        self.out, self.err = open(log.with_suffix(".out"), "w+"), open(log.with_suffix(".err"), "w+")
+        self.start = time.perf_counter()
+        cmd = [sys.executable, "-m", "motive", *map(str, argv)]
+        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=self.err)
+
+    def result(self) -> tuple[str, str, float]:
+        """(stdout, stderr, the process's own peak RSS in GiB, from ``wait4``)."""
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        SECONDS[self.name] = time.perf_counter() - self.start
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        with self.out, self.err:
+            self.out.seek(0), self.err.seek(0)
+            text, errors = self.out.read(), self.err.read()
+        assert self.proc.returncode == 0, f"motive {self.name}: {errors}"
+        return text, errors, usage.ru_maxrss / 2**20  # KiB on Linux
+
+
 def run_measured(*argv, log: Path) -> tuple[str, str, float]:
-    """Run ``motive ARGV``; (stdout, stderr, the process's own peak RSS in GiB, from ``wait4``)."""
-    with open(log.with_suffix(".out"), "w+") as out, open(log.with_suffix(".err"), "w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "motive", *map(str, argv)], stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        SECONDS[str(argv[0])] = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        text, errors = out.read(), err.read()
-    assert proc.returncode == 0, f"motive {argv[0]}: {errors}"
-    return text, errors, usage.ru_maxrss / 2**20  # KiB on Linux
+    """Run ``motive ARGV`` to the end: ``Measured(...).result()``."""
+    return Measured(*argv, log=log).result()
+
+
+def readme_snippet(model: Path, pool: Path, queries: Path, runs: Path, api: Path) -> str:
+    """The README's API snippet, as a script with no __main__ guard, at the command line's reduced
+    format and sizes. The pool store is the command line's: the API's featurize must take it as made
+    with its own settings and return it (a mismatch is refused); the queries are featurized again."""
+    snippet = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    for name, path in (("Wan2.1-T2V-1.3B-Diffusers", model), ("my_pool", pool), ("my_queries", queries)):
+        snippet = snippet.replace(f'"{name}"', repr(str(path)))
+    snippet = snippet.replace('"runs/pool_store"', repr(str(runs / "pool_store")))
+    snippet = snippet.replace('"runs/', f'"{api}/')
+    snippet = re.sub(
+        r"StandardiseTarget\(.*?\)", "StandardiseTarget(frames=5, fps=8, height=64, width=96)", snippet
+    )
+    snippet = snippet.replace("GradientConfig(sigma=0.751)", "GradientConfig(sigma=0.751, proj_dim=64)")
+    snippet = snippet.replace("fraction=0.1)", "fraction=0.1, report=False)")  # the sizes of the CLI run
+    assert "proj_dim=64" in snippet and "report=False" in snippet
+    return snippet
 
 
 def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tmp_path):
@@ -91,6 +123,13 @@ def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tm
     query_meta = json.loads((runs / "attribution" / "query_store" / "meta.json").read_text())
     assert query_meta["standardise"] == meta["standardise"]  # queries at the store's format
     assert len(pd.read_csv(selection)) == 2
+    # the README's API snippet runs beside the rest of the path: it only reads the pool store
+    script = tmp_path / "readme_snippet.py"
+    script.write_text(readme_snippet(M, pool, queries, runs, tmp_path / "api"))
+    made = (runs / "pool_store" / "index.parquet").stat().st_mtime_ns
+    api = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     # no format flag: fine-tuned at the format the selection was scored at, and it says so
     out, err, peaks["finetune"] = run_measured(
         "finetune", "--model", M, "--data", pool, "--selection", selection,
@@ -101,14 +140,14 @@ def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tm
     tuned = json.loads((runs / "finetuned" / "finetune.json").read_text())
     assert tuned["format"] == {"fps": 8.0, "frames": 5, "height": 64, "width": 96}
     assert (runs / "finetuned" / "pytorch_lora_weights.safetensors").is_file()
+    figures = runs / "evaluate.json"
+    evaluating = Measured("evaluate", "--model", M, runs / "finetuned", "--data", pool,
+                          "--num-prompts", "0", "--out", figures, log=runs / "evaluate")  # fmt: skip
     out, _, peaks["export"] = run_measured(
         "export", selection, "--format", "finetrainers", "--standardise",
                                            "--out", runs / "export", log=runs / "export")  # fmt: skip
     assert "--video_resolution_buckets 5x64x96" in out
-    figures = runs / "evaluate.json"
-    out, err, peaks["evaluate"] = run_measured(
-        "evaluate", "--model", M, runs / "finetuned", "--data", pool,
-                                               "--num-prompts", "0", "--out", figures, log=runs / "evaluate")  # fmt: skip
+    out, err, peaks["evaluate"] = evaluating.result()
     assert "held-out clips at 5×64×96 at 8 fps (the fine-tune's)" in err
     assert out.startswith("| model | target_motion_loss | plain_loss |")
     results = json.loads(figures.read_text())
@@ -117,25 +156,8 @@ def test_the_readme_path_through_the_cli_and_the_api_snippet(real_shaped_dir, tm
     print("peak RSS (GiB):", {k: round(v, 2) for k, v in peaks.items()})
     print("wall time (s):", {k: round(v, 1) for k, v in SECONDS.items()})
 
-    # the README's API snippet, as a script with no __main__ guard, at the same reduced format
-    snippet = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    for name, path in (("Wan2.1-T2V-1.3B-Diffusers", M), ("my_pool", pool), ("my_queries", queries)):
-        snippet = snippet.replace(f'"{name}"', repr(str(path)))
-    # the pool store is the command line's: the API's featurize must take it as made with its own
-    # settings and return it (a mismatch is refused), and the queries are featurized again by the API
-    snippet = snippet.replace('"runs/pool_store"', repr(str(runs / "pool_store")))
-    snippet = snippet.replace('"runs/', f'"{tmp_path}/api/')
-    snippet = re.sub(
-        r"StandardiseTarget\(.*?\)", "StandardiseTarget(frames=5, fps=8, height=64, width=96)", snippet
-    )
-    snippet = snippet.replace("GradientConfig(sigma=0.751)", "GradientConfig(sigma=0.751, proj_dim=64)")
-    snippet = snippet.replace("fraction=0.1)", "fraction=0.1, report=False)")  # the sizes of the CLI run
-    assert "proj_dim=64" in snippet and "report=False" in snippet
-    script = tmp_path / "readme_snippet.py"
-    script.write_text(snippet)
-    made = (runs / "pool_store" / "index.parquet").stat().st_mtime_ns
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
+    _, errors = api.communicate(timeout=900)
+    assert api.returncode == 0, errors
     assert (runs / "pool_store" / "index.parquet").stat().st_mtime_ns == made  # found, not made again
     cli_scores = pd.read_parquet(runs / "attribution" / "scores.parquet")
     api_scores = pd.read_parquet(tmp_path / "api" / "attribution" / "scores.parquet")
