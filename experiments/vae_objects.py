@@ -42,7 +42,7 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
     first ``per_motion`` eval clips of each motion (means over clips, and per motion)."""
     clips = first_per_label(load_dataset(world / "eval").clips, "motion", per_motion)
     target = default_target(model)
-    rows = []
+    rows, found, frame_err = [], [], []  # per clip: [F] found in the reconstruction, [F] MSE
     for clip in clips:
         colour = str(clip.extra["colour"])
         true = read_standardised(clip.video, target)[0].frames  # [F, H, W, 3]
@@ -53,6 +53,8 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
         dist = np.hypot(a.x - b.x, a.y - b.y)[both]
         body = object_pixels(true, colour)  # [F, H, W]
         err = ((rec.astype(np.float64) - true.astype(np.float64)) / 127.5) ** 2  # [F, H, W, 3]
+        found.append(b.found)
+        frame_err.append(err.mean(axis=(1, 2, 3)))
         rows.append(
             {
                 "motion": str(clip.extra["motion"]),
@@ -66,6 +68,9 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
         )
     keys = ("survival", "true_survival", "centroid_px", "object_mse", "frame_mse", "object_share")
     out: dict = {"clips": len(rows)} | {k: _mean([r[k] for r in rows]) for k in keys}
+    # by frame index: a causal VAE fitted on short windows may hold the early frames only
+    out["survival_by_frame"] = np.mean(found, axis=0).round(3).tolist()  # [F]
+    out["frame_mse_by_frame"] = np.mean(frame_err, axis=0).round(4).tolist()  # [F]
     out["per_motion"] = {
         m: {k: _mean([r[k] for r in rows if r["motion"] == m]) for k in keys}
         for m in sorted({r["motion"] for r in rows})
@@ -97,6 +102,7 @@ def main() -> None:
             f"MSE object {result['object_mse']:.4f} / frame {result['frame_mse']:.4f}; the object covers "
             f"{result['object_share']:.1%} of a true frame"
         )
+        print("  survival by frame:", " ".join(f"{v:.2f}" for v in result["survival_by_frame"]))
         for motion, r in result["per_motion"].items():
             print(f"  {motion:14s} survival {r['survival']:.2f}  object MSE {r['object_mse']:.4f}")
     if tmp is not None:

@@ -47,7 +47,10 @@ class VaeConfig:
     )
     # many small steps beat few large ones in a two-minute budget (measured on whole frames)
     batch_size: int = field(default=1, metadata={"help": "windows per autoencoder step"})
-    window: int = 9  # frames per window: 1 + 4 + 4 trains the first chunk and the cached later chunks
+    window: int = field(
+        default=9,
+        metadata={"help": "frames per window (1 + 4k: the first chunk and k cached later chunks)"},
+    )
     crop: int = field(
         default=0,
         metadata={"help": "side (px) of the square crops the autoencoder fits on (0: whole frames)"},
