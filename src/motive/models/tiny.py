@@ -50,7 +50,9 @@ class TinyConfig:
             "choices": CONDITIONS,
         },
     )
-    vae_base_dim: int = 8
+    vae_base_dim: int = field(
+        default=8, metadata={"help": "VAE channels at full resolution (its width; ×2 costs about ×2 a step)"}
+    )
     # Three levels = 4× spatial compression (16×16 latents for 64×64 clips). A 4-level, 8× VAE (Wan's)
     # fitted for the same two minutes lost the objects entirely; at 4× they survive (docs/demo.md).
     vae_dim_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
