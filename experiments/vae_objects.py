@@ -39,7 +39,8 @@ def _mean(values: list[float]) -> float:
 
 def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
     """Survival, centroid distance (px) and object / whole-frame MSE of the reconstructions of the
-    first ``per_motion`` eval clips of each motion (means over clips, and per motion)."""
+    first ``per_motion`` eval clips of each motion (means over clips, per motion and by frame), and
+    survival and the object's mean RGB, true and reconstructed, per colour."""
     clips = first_per_label(load_dataset(world / "eval").clips, "motion", per_motion)
     target = default_target(model)
     rows, found, frame_err = [], [], []  # per clip: [F] found in the reconstruction, [F] MSE
@@ -58,6 +59,9 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
         rows.append(
             {
                 "motion": str(clip.extra["motion"]),
+                "colour": colour,
+                "true_rgb": true[body].mean(axis=0) if body.any() else np.full(3, np.nan),  # [3]
+                "rec_rgb": rec[body].mean(axis=0) if body.any() else np.full(3, np.nan),  # [3]
                 "survival": survival(b),
                 "true_survival": survival(a),
                 "centroid_px": float(dist.mean()) if len(dist) else float("nan"),
@@ -74,6 +78,17 @@ def vae_objects(model: VideoModel, world: Path, per_motion: int) -> dict:
     out["per_motion"] = {
         m: {k: _mean([r[k] for r in rows if r["motion"] == m]) for k in keys}
         for m in sorted({r["motion"] for r in rows})
+    }
+    # by colour: a VAE that has not learned hue returns every object in one grey
+    out["per_colour"] = {
+        c: {
+            "clips": len(mine),
+            "survival": _mean([r["survival"] for r in mine]),
+            "true_rgb": np.nanmean([r["true_rgb"] for r in mine], axis=0).round(1).tolist(),
+            "reconstructed_rgb": np.nanmean([r["rec_rgb"] for r in mine], axis=0).round(1).tolist(),
+        }
+        for c in sorted({r["colour"] for r in rows})
+        for mine in [[r for r in rows if r["colour"] == c]]
     }
     return out
 
@@ -103,6 +118,11 @@ def main() -> None:
             f"{result['object_share']:.1%} of a true frame"
         )
         print("  survival by frame:", " ".join(f"{v:.2f}" for v in result["survival_by_frame"]))
+        for colour, r in result["per_colour"].items():
+            print(
+                f"  {colour:8s} ({r['clips']} clips) survival {r['survival']:.2f}, RGB "
+                f"{' '.join(f'{v:.0f}' for v in r['true_rgb'])} → {' '.join(f'{v:.0f}' for v in r['reconstructed_rgb'])}"
+            )
         for motion, r in result["per_motion"].items():
             print(f"  {motion:14s} survival {r['survival']:.2f}  object MSE {r['object_mse']:.4f}")
     if tmp is not None:
