@@ -104,3 +104,8 @@ def test_vae_objects_smoke_tracks_the_object_through_the_vae(smoke_env):
     assert result["true_survival"] == 1.0  # the tracker finds the object in every true frame
     assert 0.0 <= result["survival"] <= 1.0 and result["object_mse"] > 0 and result["frame_mse"] > 0
     assert set(result["per_motion"]) and "object found in" in stdout
+    assert len(result["survival_by_frame"]) == len(result["frame_mse_by_frame"]) == 17  # the clip's frames
+    for r in result["per_colour"].values():  # the true RGB is the world's colour, found in every clip
+        assert r["clips"] >= 1 and len(r["true_rgb"]) == len(r["reconstructed_rgb"]) == 3
+        assert 0.0 <= r["survival"] <= 1.0
+    assert sum(r["clips"] for r in result["per_colour"].values()) == result["clips"]
