@@ -118,3 +118,14 @@ def test_object_crops_hold_the_object_and_fit(mini_world):
         VaeConfig(crop_object=True)
     with pytest.raises(ValueError, match="schedule"):
         VaeConfig(schedule="linear")
+
+
+def test_lowpass_weight_adds_the_error_of_block_means(mini_world):
+    from motive.models.tiny import build_tiny_model
+
+    base = load_dataset(mini_world / "base")
+    frames = decode_all(base, StandardiseTarget(fps=8, frames=17, height=64, width=64), progress=False)
+    plain = train_vae(build_tiny_model(seed=2), frames, VaeConfig(steps=1), progress=False)
+    both = train_vae(build_tiny_model(seed=2), frames, VaeConfig(steps=1, lowpass_weight=1.0), progress=False)
+    # the same window and model: the block means' error is added, and an untrained VAE has some
+    assert plain[0] < both[0] < 2 * plain[0]  # block means cannot err more than the pixels (Jensen)

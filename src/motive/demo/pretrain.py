@@ -33,6 +33,7 @@ from motive.training import EncodedData, TrainConfig, encode_frames, train_flow_
 
 DONE_FILE = "pretrain.json"  # written last: a model folder without it is incomplete
 SCHEDULES = ("constant", "cosine")
+LOWPASS = 4  # pixels a side of the means --vae-lowpass-weight compares
 
 
 @dataclass
@@ -60,6 +61,13 @@ class VaeConfig:
         metadata={"help": "centre each crop on the world object (found by its 'colour' column)"},
     )
     kl_weight: float = 1e-6
+    lowpass_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": f"weight of an extra squared error on {LOWPASS}×{LOWPASS}-pixel means of the frames "
+            "(colour and layout rather than texture; 0: none)"
+        },
+    )
     object_weight: float = field(
         default=0.0,
         metadata={
@@ -152,7 +160,7 @@ def train_vae(
     """Fit the VAE as an autoencoder on random ``window``-frame windows of ``frames`` [N, F, H, W, 3]
     (square crops of them with ``config.crop``, centred on the object with ``crop_object``); the pixels
     of ``objects`` [N, F, H, W] (bool) weigh 1 + ``config.object_weight`` in the squared error (a
-    weighted mean; None: plain MSE)."""
+    weighted mean; None: plain MSE), and ``lowpass_weight`` adds the error of the frames' block means."""
     vae = model.vae
     vae.train()
     gen = np.random.default_rng(seed)
@@ -188,6 +196,9 @@ def train_vae(
             w = 1.0 + config.object_weight * m[:, None].to(err)  # [B, 1, window, h, w]
             err = err * w / w.mean()
         loss = err.mean() + config.kl_weight * post.kl().mean()
+        if config.lowpass_weight:  # the error of 4×4-pixel means: colour and layout, not texture
+            pool = torch.nn.AvgPool3d((1, LOWPASS, LOWPASS))
+            loss = loss + config.lowpass_weight * (pool(rec) - pool(x)).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
