@@ -172,20 +172,18 @@ def train_vae(
     n, f, height, width = frames.shape[:4]
     window = min(config.window, (f - 1) // 4 * 4 + 1)
     crop = min(config.crop, height, width) if config.crop else 0
+    size_y, size_x = (crop, crop) if crop else (height, width)
     if config.crop_object and objects is None:
         raise ValueError("crop_object needs the object masks (object_masks_of)")
+    pool = torch.nn.AvgPool3d((1, LOWPASS, LOWPASS))  # block means for ``lowpass_weight``
     for _ in tqdm(range(config.steps), desc="vae", disable=not progress):
         idx = gen.integers(0, n, config.batch_size)
         starts = gen.integers(0, f - window + 1, config.batch_size)
-        boxes = []  # (y, x) per window; the whole frame without a crop
+        picks = []  # (clip, frames, rows, columns) of each window; the whole frame without a crop
         for i, s in zip(idx, starts):
             body = objects[i, s : s + window] if config.crop_object else None
-            boxes.append(crop_origin(gen, height, width, crop, body) if crop else (0, 0))
-        size_y, size_x = (crop, crop) if crop else (height, width)
-        picks = [
-            (i, slice(s, s + window), slice(y, y + size_y), slice(x, x + size_x))
-            for (i, s), (y, x) in zip(zip(idx, starts), boxes)
-        ]
+            top, left = crop_origin(gen, height, width, crop, body) if crop else (0, 0)
+            picks.append((i, slice(s, s + window), slice(top, top + size_y), slice(left, left + size_x)))
         x = torch.stack([frames_to_tensor(frames[i, t, ys, xs]) for i, t, ys, xs in picks])
         x = x.to(model.device)  # [B, 3, window, h, w]
         post = vae.encode(x).latent_dist
@@ -197,7 +195,6 @@ def train_vae(
             err = err * w / w.mean()
         loss = err.mean() + config.kl_weight * post.kl().mean()
         if config.lowpass_weight:  # the error of 4×4-pixel means: colour and layout, not texture
-            pool = torch.nn.AvgPool3d((1, LOWPASS, LOWPASS))
             loss = loss + config.lowpass_weight * (pool(rec) - pool(x)).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
