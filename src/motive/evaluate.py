@@ -29,7 +29,7 @@ from motive.dimensions import WEIGHT_FREE, backends, score_video
 from motive.generate import sample
 from motive.inputs import dataset_inputs
 from motive.log import logger, stage
-from motive.loss import masked_mean, velocity_error
+from motive.loss import loss_weight, masked_mean, resolve_condition, velocity_error
 from motive.models.wan import VideoModel
 
 
@@ -85,6 +85,7 @@ def clip_losses(
                 idx = members[start : start + batch]
                 h = torch.stack([inputs[i].latent for i in idx]).to(model.device)  # [B, C, f, h, w]
                 w = torch.stack([inputs[i].mask for i in idx]).to(model.device)  # [B, f, h, w]
+                w = loss_weight(w, resolve_condition(model, None))  # [B, f−1, h, w] given a first frame
                 text = model.encode_text([clips[i].prompt for i in idx])  # [B, L, D]
                 tw = torch.zeros(len(idx), dtype=torch.float64)  # [B]
                 tp = torch.zeros(len(idx), dtype=torch.float64)  # [B]
@@ -121,7 +122,7 @@ def generated_dimensions(
 
     ``video_score(i, video)`` (video uint8 [F, H, W, 3]) scores each video by a caller's own measure:
     its dicts are kept, in prompt order, under ``videos``, and the mean of each of their float values
-    is added beside the dimensions (a video is not kept after it is scored)."""
+    (NaNs skipped) is added beside the dimensions (a video is not kept after it is scored)."""
     g = config.generate
     rows: list[dict[str, float]] = []
     extra: list[dict] = []
@@ -137,7 +138,9 @@ def generated_dimensions(
     out: dict = {dim: float(np.mean([r[dim] for r in rows])) for dim in WEIGHT_FREE}
     if video_score is not None:
         floats = [k for k, v in extra[0].items() if isinstance(v, float)] if extra else []
-        out |= {k: float(np.mean([e[k] for e in extra])) for k in floats} | {"videos": extra}
+        means = {k: np.array([e[k] for e in extra], dtype=float) for k in floats}
+        out |= {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in means.items()}
+        out["videos"] = extra
     return out
 
 

@@ -129,3 +129,16 @@ def test_lowpass_weight_adds_the_error_of_block_means(mini_world):
     both = train_vae(build_tiny_model(seed=2), frames, VaeConfig(steps=1, lowpass_weight=1.0), progress=False)
     # the same window and model: the block means' error is added, and an untrained VAE has some
     assert plain[0] < both[0] < 2 * plain[0]  # block means cannot err more than the pixels (Jensen)
+
+
+def test_a_vae_of_other_sizes_or_no_vae_is_refused(mini_world, model_dir, tmp_path):
+    from motive.demo.pretrain import load_vae
+    from motive.models.tiny import TinyConfig, build_tiny_model
+
+    wider = build_tiny_model(TinyConfig(vae_base_dim=16), seed=0)
+    with pytest.raises(ValueError, match="other sizes: base_dim 8 \\(this model: 16\\)"):
+        load_vae(wider, model_dir)
+    with pytest.raises(FileNotFoundError, match="no .*safetensors"):
+        load_vae(wider, tmp_path)
+    same = build_tiny_model(seed=5)
+    load_vae(same, model_dir)  # the saved tiny model's VAE: same sizes

@@ -3,6 +3,10 @@ test_cli)."""
 
 import math
 
+import numpy as np
+import pytest
+import torch
+
 from motive.demo.stages import CHECKED, cached_model
 from motive.demo.stages import oracle_check as _oracle_check
 
@@ -63,3 +67,44 @@ def test_cached_model_loads_once(tiny_model, tmp_path):
     path = str(tiny_model.save_pretrained(tmp_path / "m"))
     assert cached_model(path) is cached_model(path)
     assert cached_model(path).num_parameters() == tiny_model.num_parameters()
+
+
+def test_a_first_frame_base_model_is_pretrained_reused_and_its_videos_scored(mini_world, tmp_path):
+    from dataclasses import replace
+
+    from motive.demo.config import DemoConfig
+    from motive.demo.stages import finetune_and_evaluate, make_base_model
+    from motive.demo.track import fit_classifier
+
+    config = replace(DemoConfig.quick(str(tmp_path)), tokenizer="word", condition="first-frame")
+    model_dir = tmp_path / "base_model"
+    logs: list[str] = []
+    make_base_model(config, mini_world, model_dir, False, logs.append)
+    make_base_model(config, mini_world, model_dir, False, logs.append)
+    assert "reusing" in logs[-1]
+    with pytest.raises(ValueError, match="other settings \\(tiny\\)"):
+        make_base_model(replace(config, tokenizer="byte"), mini_world, model_dir, False, logs.append)
+    classifier = fit_classifier(mini_world, "pool")
+    motion = "bounce"
+    result = finetune_and_evaluate(
+        str(model_dir), str(mini_world / "pool"), None, 0, str(mini_world / "eval"), motion, config, classifier
+    )
+    videos = result["videos"]
+    assert videos and all("trajectory_error_px" in v for v in videos)  # scored against the true clip
+    assert np.isnan(result["trajectory_error_px"]) or result["trajectory_error_px"] >= 0
+
+
+def test_pretraining_takes_a_pretrained_vae(mini_world, tmp_path):
+    from dataclasses import replace
+
+    from motive.demo.config import DemoConfig
+    from motive.demo.stages import make_base_model
+    from motive.models.wan import VideoModel
+
+    config = DemoConfig.quick(str(tmp_path))
+    make_base_model(config, mini_world, tmp_path / "a", False, print)
+    taken = replace(config, vae_from=str(tmp_path / "a"), seed=1)
+    summary = make_base_model(taken, mini_world, tmp_path / "b", False, print)
+    assert summary["vae_final_mse"] is None  # not fitted
+    a, b = (VideoModel.from_pretrained(tmp_path / n).vae.state_dict() for n in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)

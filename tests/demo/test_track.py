@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 
 from motive.demo.render import render_clip
@@ -61,3 +63,21 @@ def test_classifier_names_the_motion_of_held_out_clips():
     drawn = draw_track(frames, scored["track"], scale=3)
     assert drawn.shape == (17, 3 * 64, 3 * 64, 3) and drawn.dtype == np.uint8
     assert (drawn[-1] != np.repeat(np.repeat(frames[-1], 3, 0), 3, 1)).any()  # the path is drawn
+
+
+def test_a_true_continuation_scores_near_zero_trajectory_error(mini_world):
+    from motive.data.dataset import load_dataset
+    from motive.data.video import read_video
+    from motive.demo.track import fit_classifier, world_trajectories
+
+    truths = world_trajectories(mini_world, "eval")
+    classifier = fit_classifier(mini_world, "pool")
+    clip = load_dataset(mini_world / "eval").clips[0]
+    frames = read_video(clip.video).frames
+    colour, motion = str(clip.extra["colour"]), str(clip.extra["motion"])
+    truth = truths[Path(clip.video).name]
+    scored = generated_motion(frames, colour, motion, classifier, truth)
+    assert scored["trajectory_error_px"] <= 1.0 and scored["survival"] == 1.0
+    frozen = np.repeat(frames[:1], len(frames), axis=0)  # a video that never moves
+    assert generated_motion(frozen, colour, motion, classifier, truth)["trajectory_error_px"] > 1.0
+    assert "trajectory_error_px" not in generated_motion(frames, colour, motion, classifier)

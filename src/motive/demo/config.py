@@ -9,6 +9,8 @@ from motive.demo.world import WorldConfig
 from motive.evaluate import EvalConfig, LossGrid
 from motive.generate import GenerateConfig
 from motive.gradients import GradientConfig
+from motive.models.tiny import TOKENIZERS, TinyConfig
+from motive.models.wan import CONDITIONS
 
 
 @dataclass
@@ -24,6 +26,25 @@ class DemoConfig:
     )
     pretrain_steps: int = field(default=2500, metadata={"flag": "--steps", "help": "pretraining steps"})
     vae_steps: int = 300
+    vae_from: str = field(
+        default="",
+        metadata={
+            "help": "take the VAE from this model folder (written by motive pretrain) instead of fitting one "
+            "in the demo's short budget, which loses the object (docs/demo.md)"
+        },
+    )
+    tokenizer: str = field(
+        default=TinyConfig.tokenizer,
+        metadata={"help": "the demo model's text tokens: byte or word", "choices": TOKENIZERS},
+    )
+    condition: str = field(
+        default=TinyConfig.condition,
+        metadata={
+            "help": "none (text-to-video) or first-frame (image-to-video: every clip's first frame is given, "
+            "and generated videos start at a held-out clip's first frame)",
+            "choices": CONDITIONS,
+        },
+    )
     seeds: list[int] = field(
         default_factory=lambda: [0, 1, 2]
     )  # attribution (noise + projection) and fine-tune seeds
@@ -35,7 +56,10 @@ class DemoConfig:
     noise_draws: int = 1
     fraction: float = 0.1
     percentile: float = 90.0
-    target_motions: list[str] = field(default_factory=lambda: ["bounce"])
+    target_motions: list[str] = field(
+        default_factory=lambda: ["bounce"],
+        metadata={"help": "motions to fine-tune towards (comma-separated; the first is the headline)"},
+    )
     finetune_steps: int = 150
     finetune_lr: float = 1e-4  # the paper's 1e-5 barely moves a tiny model in 150 steps (docs/demo.md)
     finetune_batch: int = 8

@@ -41,6 +41,14 @@ class VaeConfig:
     """Autoencoder fit of the tiny VAE (a real Wan VAE comes pretrained and skips this)."""
 
     steps: int = field(default=300, metadata={"help": "autoencoder steps of the tiny VAE"})
+    source: str = field(
+        default="",
+        metadata={
+            "flag": "--vae-from",
+            "help": "take the VAE from this model folder (one written by motive pretrain, same VAE sizes) "
+            "instead of fitting one, as a real Wan VAE comes pretrained; the other --vae-* settings are unused",
+        },
+    )
     lr: float = field(default=2e-3, metadata={"help": "autoencoder learning rate (AdamW)"})
     schedule: str = field(
         default="constant",
@@ -121,6 +129,26 @@ def decode_all(dataset: Dataset, target: StandardiseTarget, progress: bool = Tru
         for c in tqdm(dataset, desc="decode", disable=not progress, leave=False)
     ]
     return np.stack(clips)
+
+
+def load_vae(model: VideoModel, source: str | Path) -> None:
+    """Load the VAE weights of the model folder ``source`` (its ``vae/`` safetensors, never a pickle)
+    into ``model``, whose VAE must have the same sizes; its latent statistics are set afresh later."""
+    from safetensors.torch import load_file
+
+    folder = Path(source) / "vae"
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(
+            f"--vae-from {source}: no {weights} (give a model folder written by motive pretrain)"
+        )
+    theirs = json.loads((folder / "config.json").read_text())
+    ours = json.loads(json.dumps(dict(model.vae.config), default=list))
+    sizes = ("base_dim", "z_dim", "dim_mult", "num_res_blocks", "temperal_downsample")
+    if differ := {k: (theirs.get(k), ours.get(k)) for k in sizes if theirs.get(k) != ours.get(k)}:
+        shown = ", ".join(f"{k} {a} (this model: {b})" for k, (a, b) in differ.items())
+        raise ValueError(f"--vae-from {source}: its VAE has other sizes: {shown}")
+    model.vae.load_state_dict(load_file(str(weights), device=str(model.device)))
 
 
 def object_masks_of(dataset: Dataset, frames: np.ndarray, config: VaeConfig) -> np.ndarray | None:
@@ -333,9 +361,12 @@ def pretrain(config: PretrainConfig, eval_data: str | None = None, progress: boo
     words = caption_texts() + [c.prompt for c in dataset] if tiny.tokenizer == "word" else None
     model = build_tiny_model(tiny, seed=config.seed, words=words)
     t = time.perf_counter()
-    vae_losses = train_vae(
-        model, frames, config.vae, config.seed, progress, object_masks_of(dataset, frames, config.vae)
-    )
+    vae_losses = []  # none when the VAE comes pretrained
+    if config.vae.source:
+        load_vae(model, config.vae.source)
+    else:
+        objects = object_masks_of(dataset, frames, config.vae)
+        vae_losses = train_vae(model, frames, config.vae, config.seed, progress, objects)
     timings["vae_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

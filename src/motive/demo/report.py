@@ -29,6 +29,7 @@ FINETUNE_COLUMNS = [
     ("motion_smoothness", "motion smoothness"),
     ("motion_accuracy", "generated: motion named right"),
     ("survival", "generated: object found"),
+    ("trajectory_error_px", "generated: trajectory error (px)"),
     ("target_fraction", "target fraction"),
     ("seeds", "seeds"),
 ]

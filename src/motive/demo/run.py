@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from motive.data.dataset import load_dataset
 from motive.demo import stages
 from motive.demo.config import DemoConfig
@@ -111,9 +113,11 @@ def _print_tables(results: dict, log) -> None:
         for method, r in rows.items():
             lo, hi = r["motion_accuracy_interval"]
             per_seed = " ".join(f"{v:.2f}" for v in r["motion_accuracy_per_seed"])
+            error = r.get("trajectory_error_px", float("nan"))  # first-frame models only
             log(
                 f"  {method:18s} {r['motion_accuracy']:.2f} [{lo:.2f}, {hi:.2f}] of {r['generated_videos']} "
                 f"(seeds {per_seed})  found {r['survival']:.2f}"
+                + (f"  trajectory error {error:.1f} px" if np.isfinite(error) else "")
             )
     for motion, check in results["finetune_check"].items():
         for metric in CHECKED:

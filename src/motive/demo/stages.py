@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,19 @@ from motive.data.video import write_video
 from motive.demo.config import DemoConfig
 from motive.demo.pretrain import PretrainConfig, VaeConfig, is_pretrained, pretrain
 from motive.demo.render import generate_world, world_exists
-from motive.demo.track import MotionClassifier, draw_track, fit_classifier, generated_motion
+from motive.demo.track import (
+    MotionClassifier,
+    draw_track,
+    fit_classifier,
+    generated_motion,
+    world_trajectories,
+)
 from motive.dimensions import WEIGHT_FREE
 from motive.evaluate import evaluate, target_specificity
 from motive.finetune import FinetuneConfig, train_on
 from motive.gradients import GradientConfig
 from motive.inputs import cache_dir, dataset_inputs
+from motive.models.tiny import TinyConfig
 from motive.models.wan import VideoModel
 from motive.parallel import Processes
 from motive.scoring import majority_vote
@@ -34,9 +42,14 @@ from motive.study.statistics import wilson_interval
 from motive.training import TrainConfig
 
 # the fine-tuning metrics the harness check compares, each with the sign that makes better larger
-CHECKED = {"target_motion_loss": -1.0, "target_specificity": -1.0, "motion_accuracy": 1.0}
+CHECKED = {
+    "target_motion_loss": -1.0,
+    "target_specificity": -1.0,
+    "motion_accuracy": 1.0,
+    "trajectory_error_px": -1.0,  # first-frame models only
+}
 # the measures of generated videos from tracking the object (``motive.demo.track.generated_motion``)
-GENERATED = ("motion_accuracy", "survival")
+GENERATED = ("motion_accuracy", "survival", "trajectory_error_px")
 SHOWN = 2  # generated videos per fine-tune kept for the report, with their tracks drawn
 
 
@@ -50,18 +63,27 @@ def make_world(config: DemoConfig, world_dir: Path, progress: bool, log) -> None
 
 
 def make_base_model(config: DemoConfig, world_dir: Path, model_dir: Path, progress: bool, log) -> dict:
-    """Pretrain the tiny Wan model on the world's ``base`` split (reused when finished); its summary."""
+    """Pretrain the tiny Wan model on the world's ``base`` split (reused when finished with the same
+    settings; a finished model with other settings is refused); its summary."""
+    pcfg = PretrainConfig(
+        data=str(world_dir / "base"),
+        out=str(model_dir),
+        seed=config.seed,
+        tiny=TinyConfig(tokenizer=config.tokenizer, condition=config.condition),
+        vae=VaeConfig(steps=config.vae_steps, source=config.vae_from),
+        train=TrainConfig(steps=config.pretrain_steps, seed=config.seed),
+    )
     if is_pretrained(model_dir):
+        saved = json.loads((model_dir / "pretrain.json").read_text())["config"]
+        wanted = json.loads(json.dumps(asdict(pcfg)))
+        if differ := [k for k in wanted if k not in ("data", "out") and saved.get(k) != wanted[k]]:
+            raise ValueError(
+                f"{model_dir} was pretrained with other settings ({', '.join(differ)}): "
+                "give the demo another --out, or delete that folder to pretrain again"
+            )
         log(f"[demo] pretrain: reusing {model_dir}")
     else:
         log(f"[demo] pretrain: training the tiny Wan model into {model_dir}")
-        pcfg = PretrainConfig(
-            data=str(world_dir / "base"),
-            out=str(model_dir),
-            seed=config.seed,
-            vae=VaeConfig(steps=config.vae_steps),
-            train=TrainConfig(steps=config.pretrain_steps, seed=config.seed),
-        )
         pretrain(pcfg, eval_data=str(world_dir / "eval"), progress=progress)
     return json.loads((model_dir / "pretrain.json").read_text())
 
@@ -102,13 +124,16 @@ def score_all_methods(
                 proj_seed=seed,
                 noise_draws=config.noise_draws,
                 use_mask=use_mask,
+                condition=model.settings.condition,  # a first-frame model's own loss
             ).for_model(model)
             store, s = pool_scores(model, pool, queries, out / "stores", f"{method}_seed{seed}", g, progress)
             first = first or store
             scores[method].append(s)
     if config.paper_sigma is not None and config.paper_sigma != config.sigma:
         seed = config.seeds[0]
-        g = GradientConfig(sigma=config.paper_sigma, noise_seed=seed, proj_seed=seed).for_model(model)
+        g = GradientConfig(
+            sigma=config.paper_sigma, noise_seed=seed, proj_seed=seed, condition=model.settings.condition
+        ).for_model(model)
         name = f"motive_paper_sigma_seed{seed}"
         scores["motive_paper_sigma"] = [
             pool_scores(model, pool, queries, out / "stores", name, g, progress)[1]
@@ -192,13 +217,21 @@ def finetune_and_evaluate(
         train_on(model, selected, ft, progress=False)
     held_out, prompts, other = held_out_clips(load_dataset(eval_root), motion, config)
     colours = [str(c.extra["colour"]) for c in held_out]
+    eval_config, firsts, truths = config.eval, None, None
+    if model.settings.condition == "first-frame":  # each video continues a held-out clip's first frame
+        firsts = [str(c.video) for c in held_out[: len(prompts)]]
+        generate = replace(eval_config.videos.generate, first_frame=True)
+        eval_config = replace(eval_config, videos=replace(eval_config.videos, generate=generate))
+        known = world_trajectories(Path(eval_root).parent, Path(eval_root).name)
+        truths = [known[Path(v).name] for v in firsts]
 
     def tracked(i: int, video: np.ndarray) -> dict:
-        return generated_motion(video, colours[i], motion, classifier) | (
+        truth = truths[i] if truths else None
+        return generated_motion(video, colours[i], motion, classifier, truth) | (
             {"frames": video} if i < SHOWN else {}
         )
 
-    return evaluate(model, held_out, prompts, config.eval, other, video_score=tracked)
+    return evaluate(model, held_out, prompts, eval_config, other, first_frames=firsts, video_score=tracked)
 
 
 def finetune_comparison(

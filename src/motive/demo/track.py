@@ -131,11 +131,11 @@ def track_clip(frames: np.ndarray, colour: str) -> Track:
     return Track(x, y, angle, np.concatenate([[0.0], np.cumsum(steps)]), pixels)
 
 
-def trajectory_error(track: Track, truth: Trajectory) -> float:
+def trajectory_error(track: Track, truth: Trajectory, first: int = 0) -> float:
     """Mean distance (pixels) between the tracked centroid and the true object centre in the image,
-    over the frames where the object was found (NaN if it never was)."""
-    d = np.hypot(track.x - (truth.x - truth.cam), track.y - truth.y)
-    return float(np.nanmean(d)) if track.found.any() else float("nan")
+    over the frames from ``first`` on where the object was found (NaN if it never was)."""
+    d = np.hypot(track.x - (truth.x - truth.cam), track.y - truth.y)[first:]
+    return float(np.nanmean(d)) if track.found[first:].any() else float("nan")
 
 
 def survival(track: Track) -> float:
@@ -204,15 +204,19 @@ class MotionClassifier:
         return [self.motions[k] for k in np.argmax(x @ self.weights, 1)]
 
 
+def world_specs(world: Path, split: str) -> tuple[WorldConfig, list[ClipSpec], list[str]]:
+    """A written world's settings, and the specification (``sample_specs``) and video file (relative to
+    the split's folder) of each clip of its ``split``, in order."""
+    config = WorldConfig(**json.loads((world / "world.json").read_text()))
+    table = pd.read_csv(world / split / "metadata.csv")
+    return config, sample_specs(config, split), list(table["video"])
+
+
 def world_tracks(world: Path, split: str) -> tuple[list[Track], list[ClipSpec]]:
     """Every clip of a written world's ``split`` tracked (decoded from its files, as a model would see
-    them), with the clip specifications that rendered them (``sample_specs``, so their trajectories)."""
-    config = WorldConfig(**json.loads((world / "world.json").read_text()))
-    specs = sample_specs(config, split)
-    table = pd.read_csv(world / split / "metadata.csv")
-    tracks = []
-    for spec, rel in zip(specs, table["video"]):
-        tracks.append(track_clip(read_video(world / split / rel).frames, spec.colour))
+    them), with the clip specifications that rendered them (so their trajectories)."""
+    _, specs, videos = world_specs(world, split)
+    tracks = [track_clip(read_video(world / split / rel).frames, s.colour) for s, rel in zip(specs, videos)]
     return tracks, specs
 
 
@@ -226,19 +230,35 @@ def fit_classifier(world: str | Path, split: str = "base") -> MotionClassifier:
     )
 
 
-def generated_motion(video: np.ndarray, colour: str, motion: str, classifier: MotionClassifier) -> dict:
+def generated_motion(
+    video: np.ndarray,
+    colour: str,
+    motion: str,
+    classifier: MotionClassifier,
+    truth: Trajectory | None = None,
+) -> dict:
     """How the object moves in a clip generated for a ``colour`` object's ``motion`` (uint8
     [F, H, W, 3]): the motion ``classifier`` names from its track (``named_motion``), whether that is
     the one asked for (``motion_accuracy``, 1.0 or 0.0), the share of frames the object is found in
-    (``survival``), and the ``track``."""
+    (``survival``), and the ``track``. Given the ``truth`` of a clip whose first frame the video started
+    at, also ``trajectory_error_px`` over the generated frames after it (NaN if the object is lost)."""
     track = track_clip(video, colour)
     named = classifier.predict(motion_features(track, video.shape[1])[None])[0]
-    return {
+    out = {
         "motion_accuracy": float(named == motion),
         "survival": survival(track),
         "named_motion": named,
         "track": track,
     }
+    if truth is not None:
+        out["trajectory_error_px"] = trajectory_error(track, truth, first=1)
+    return out
+
+
+def world_trajectories(world: str | Path, split: str) -> dict[str, Trajectory]:
+    """The true trajectory of every clip of a written world's ``split``, by its video file's name."""
+    config, specs, videos = world_specs(Path(world), split)
+    return {Path(rel).name: trajectory(s, config.height, config.width) for s, rel in zip(specs, videos)}
 
 
 def draw_track(video: np.ndarray, track: Track, scale: int = 3) -> np.ndarray:
