@@ -87,7 +87,14 @@ def test_a_first_frame_base_model_is_pretrained_reused_and_its_videos_scored(min
     classifier = fit_classifier(mini_world, "pool")
     motion = "bounce"
     result = finetune_and_evaluate(
-        str(model_dir), str(mini_world / "pool"), None, 0, str(mini_world / "eval"), motion, config, classifier
+        str(model_dir),
+        str(mini_world / "pool"),
+        None,
+        0,
+        str(mini_world / "eval"),
+        motion,
+        config,
+        classifier,
     )
     videos = result["videos"]
     assert videos and all("trajectory_error_px" in v for v in videos)  # scored against the true clip
