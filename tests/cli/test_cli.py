@@ -84,3 +84,17 @@ def test_top_level_help_loads_no_heavy_library():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "light" in run.stdout, run.stderr[-2000:]
+
+
+def test_demo_options_reach_its_config():
+    from motive.cli.options import from_args
+    from motive.demo.config import DemoConfig
+
+    args = build_parser("demo").parse_args(
+        ["demo", "--world-seed", "1", "--condition", "first-frame", "--tokenizer", "word"]
+        + ["--vae-from", "m", "--target-motions", "slide,bounce"]
+    )
+    config = from_args(DemoConfig(), args)
+    assert config.world.seed == 1 and config.world.pool_clips == 1000  # the demo's sizes kept
+    assert (config.condition, config.tokenizer, config.vae_from) == ("first-frame", "word", "m")
+    assert config.target_motions == ["slide", "bounce"]

@@ -22,7 +22,8 @@ class DemoConfig:
     world: WorldConfig = field(
         default_factory=lambda: WorldConfig(
             seed=0, base_clips=800, pool_clips=1000, query_clips=40, eval_clips=300
-        )
+        ),
+        metadata={"nested": "world-"},  # --world-seed, --world-pool-clips, ...
     )
     pretrain_steps: int = field(default=2500, metadata={"flag": "--steps", "help": "pretraining steps"})
     vae_steps: int = 300
