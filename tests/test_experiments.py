@@ -46,8 +46,9 @@ def test_retrieval_settings_smoke(tmp_path, smoke_env):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith("seed ")]
-    assert len(lines) == 3 and "cross_attn" in lines[1] and "seed 0+1 " in lines[2], out.stdout
-    assert "precision motion" in lines[0]
+    assert len(lines) == 4 and "cross_attn" in lines[1] and "seed 0+1 " in lines[2], out.stdout
+    assert "precision motion" in lines[0] and "without camera-only clips" in lines[0]
+    assert "camera compensated" in lines[3] and "camera compensated" not in lines[0]
 
 
 def _smoke(script: str, env: dict[str, str], *args: str) -> str:
