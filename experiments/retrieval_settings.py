@@ -125,9 +125,7 @@ def main() -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help="mini world, two settings")
-    p.add_argument(
-        "settings", nargs="*", help="SEEDS,DRAWS,SIGMA[,GROUP[,camera]]; SEEDS e.g. 0 or 0+1+2"
-    )
+    p.add_argument("settings", nargs="*", help="SEEDS,DRAWS,SIGMA[,GROUP[,camera]]; SEEDS e.g. 0 or 0+1+2")
     args = p.parse_args()
 
     run, tmp = open_run(args)
