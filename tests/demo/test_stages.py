@@ -69,12 +69,13 @@ def test_cached_model_loads_once(tiny_model, tmp_path):
     assert cached_model(path).num_parameters() == tiny_model.num_parameters()
 
 
-def test_a_first_frame_base_model_is_pretrained_reused_and_its_videos_scored(mini_world, tmp_path):
+def test_a_first_frame_base_model_is_pretrained_reused_scored_and_lends_its_vae(mini_world, tmp_path):
     from dataclasses import replace
 
     from motive.demo.config import DemoConfig
     from motive.demo.stages import finetune_and_evaluate, make_base_model
     from motive.demo.track import fit_classifier
+    from motive.models.wan import VideoModel
 
     config = replace(DemoConfig.quick(str(tmp_path)), tokenizer="word", condition="first-frame")
     model_dir = tmp_path / "base_model"
@@ -99,19 +100,9 @@ def test_a_first_frame_base_model_is_pretrained_reused_and_its_videos_scored(min
     videos = result["videos"]
     assert videos and all("trajectory_error_px" in v for v in videos)  # scored against the true clip
     assert np.isnan(result["trajectory_error_px"]) or result["trajectory_error_px"] >= 0
-
-
-def test_pretraining_takes_a_pretrained_vae(mini_world, tmp_path):
-    from dataclasses import replace
-
-    from motive.demo.config import DemoConfig
-    from motive.demo.stages import make_base_model
-    from motive.models.wan import VideoModel
-
-    config = DemoConfig.quick(str(tmp_path))
-    make_base_model(config, mini_world, tmp_path / "a", False, print)
-    taken = replace(config, vae_from=str(tmp_path / "a"), seed=1)
-    summary = make_base_model(taken, mini_world, tmp_path / "b", False, print)
+    # a second base model takes this one's VAE instead of fitting its own
+    taken = replace(config, vae_from=str(model_dir), seed=1)
+    summary = make_base_model(taken, mini_world, tmp_path / "taken", False, logs.append)
     assert summary["vae_final_mse"] is None  # not fitted
-    a, b = (VideoModel.from_pretrained(tmp_path / n).vae.state_dict() for n in "ab")
+    a, b = (VideoModel.from_pretrained(d).vae.state_dict() for d in (model_dir, tmp_path / "taken"))
     assert all(torch.equal(a[k], b[k]) for k in a)
