@@ -13,10 +13,13 @@ import pandas as pd
 
 
 def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir, mini_world, tmp_path):
-    pool = tmp_path / "pool"  # 12 rows (world clips, one repeated), one per chunk: the signal comes first
+    # 24 rows (the world's clips, repeated), one per chunk: the signal comes long before the last one
+    # (with 12, a fast run once finished before the signal landed)
+    n = 24
+    pool = tmp_path / "pool"
     pool.mkdir()
     table = pd.read_csv(mini_world / "pool" / "metadata.csv")
-    table = pd.concat([table, table], ignore_index=True).iloc[:12]
+    table = pd.concat([table] * -(-n // len(table)), ignore_index=True).iloc[:n]
     table["video"] = [str(mini_world / "pool" / v) for v in table["video"]]
     for i, v in enumerate(table["video"]):
         (pool / f"{i:03d}.mp4").symlink_to(v)
@@ -36,13 +39,13 @@ def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     saved = journal.read_text().count("\n")
-    assert 2 <= saved < 12
+    assert 2 <= saved < n
     assert lines[0] == (
-        f"motive featurize: interrupted; {saved} of 12 clips saved in {store}; the same command resumes"
+        f"motive featurize: interrupted; {saved} of {n} clips saved in {store}; the same command resumes"
     )
     again = subprocess.run([*cmd[:-1]], capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr
-    assert f"resuming {store}: {saved} of 12 clips already saved" in again.stderr
+    assert f"resuming {store}: {saved} of {n} clips already saved" in again.stderr
     assert (store / "meta.json").is_file()
     index = pd.read_parquet(store / "index.parquet")
-    assert len(index) == 12 and (index["status"] == "ok").all()
+    assert len(index) == n and (index["status"] == "ok").all()
