@@ -14,7 +14,7 @@ import pandas as pd
 
 def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir, mini_world, tmp_path):
     # 24 rows (the world's clips, repeated), one per chunk: the signal comes long before the last one
-    # (with 12, a fast run once finished before the signal landed)
+    # (with 12 and a warm input cache, a run finished before the signal landed)
     n = 24
     pool = tmp_path / "pool"
     pool.mkdir()
@@ -28,7 +28,8 @@ def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "motive", "featurize", "--model", str(model_dir), "--data", str(pool),
            "--out", str(store), "--proj-dim", "16", "--batch-size", "1", "--workers", "1", "-q"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    env = os.environ | {"MOTIVE_CACHE": str(tmp_path / "cache")}  # cold: earlier tests cached these clips
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
     journal = store / "work" / "rank-00000.jsonl"
     deadline = time.monotonic() + 120
     while not (journal.is_file() and journal.read_text().count("\n") >= 2) and time.monotonic() < deadline:
@@ -43,7 +44,7 @@ def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir
     assert lines[0] == (
         f"motive featurize: interrupted; {saved} of {n} clips saved in {store}; the same command resumes"
     )
-    again = subprocess.run([*cmd[:-1]], capture_output=True, text=True, timeout=900)
+    again = subprocess.run([*cmd[:-1]], capture_output=True, text=True, timeout=900, env=env)
     assert again.returncode == 0, again.stderr
     assert f"resuming {store}: {saved} of {n} clips already saved" in again.stderr
     assert (store / "meta.json").is_file()
