@@ -98,23 +98,14 @@ def measure_setting(run: Path, model: VideoModel, out: Path, setting: str) -> di
         row[f"{label}_precision"] = mean_ci(prec)
         kept = topk_precision(scores, train, query, 0.1, ok & ~camera_only)[moving]  # [Q']
         row[f"{label}_precision_without_camera_only"] = mean_ci(kept)
-    row["pan_share_of_selections"] = pan_share(scores, pool.table, ok)
+    panned = pool.table["camera"].to_numpy() != "none"  # [N]; the pool's own share is the chance level
+    always = np.ones(len(queries), bool)  # [Q]: the share of each selection that is panned
+    row["pan_share_of_selections"] = float(topk_precision(scores, panned, always, 0.1, ok)[moving].mean())
     if (run / "lds" / "outcomes.npy").is_file():
         lds = lds_table(run / "lds", {setting: scores})["methods"][setting]
         row["lds"] = (lds["lds"], lds["ci_low"], lds["ci_high"])
     row["seconds"] = time.perf_counter() - start
     return row
-
-
-def pan_share(scores: np.ndarray, table, ok: np.ndarray, fraction: float = 0.1) -> float:
-    """Mean over queries of the share of the top ``fraction`` of the pool that carries a camera pan
-    (the world's ``camera`` label), with failed clips out; the pool's own share is the chance level."""
-    panned = (table["camera"].to_numpy() != "none") & ok  # [N]
-    k = max(1, int(round(fraction * ok.sum())))
-    masked = np.where(ok[:, None], np.nan_to_num(scores, nan=-np.inf), -np.inf)  # [N, Q]
-    top = np.argsort(-masked, axis=0)[:k]  # [k, Q]
-    moving = ~np.isnan(scores).all(axis=0)
-    return float(panned[top][:, moving].mean())
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from motive.dimensions import WEIGHT_FREE, backends, score_video
 from motive.generate import sample
 from motive.inputs import dataset_inputs
 from motive.log import logger, stage
-from motive.loss import loss_weight, masked_mean, resolve_condition, velocity_error
+from motive.loss import cell_error, masked_mean
 from motive.models.wan import VideoModel
 
 
@@ -85,14 +85,14 @@ def clip_losses(
                 idx = members[start : start + batch]
                 h = torch.stack([inputs[i].latent for i in idx]).to(model.device)  # [B, C, f, h, w]
                 w = torch.stack([inputs[i].mask for i in idx]).to(model.device)  # [B, f, h, w]
-                w = loss_weight(w, resolve_condition(model, None))  # [B, f−1, h, w] given a first frame
                 text = model.encode_text([clips[i].prompt for i in idx])  # [B, L, D]
                 tw = torch.zeros(len(idx), dtype=torch.float64)  # [B]
                 tp = torch.zeros(len(idx), dtype=torch.float64)  # [B]
                 for sigma, eps in draws:
                     sig = torch.full((len(idx),), sigma, device=model.device)
-                    err = velocity_error(model, h, text, sig, eps.to(model.device)[None].expand_as(h))
-                    tw += masked_mean(err, w).double().cpu()
+                    # the model's own loss: a first-frame model's error and weight skip the given frame
+                    err, wl = cell_error(model, h, text, sig, eps.to(model.device)[None].expand_as(h), w)
+                    tw += masked_mean(err, wl).double().cpu()
                     tp += masked_mean(err).double().cpu()
                 weighted[idx] = (tw / len(draws)).numpy()
                 plain[idx] = (tp / len(draws)).numpy()

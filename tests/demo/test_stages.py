@@ -1,6 +1,7 @@
 """The demo's harness check and its other-motions set, on hand-made inputs (the whole demo runs in
 test_cli)."""
 
+import json
 import math
 
 import numpy as np
@@ -81,6 +82,12 @@ def test_a_first_frame_base_model_is_pretrained_reused_scored_and_lends_its_vae(
     model_dir = tmp_path / "base_model"
     logs: list[str] = []
     make_base_model(config, mini_world, model_dir, False, logs.append)
+    make_base_model(config, mini_world, model_dir, False, logs.append)
+    assert "reusing" in logs[-1]
+    record = model_dir / "pretrain.json"  # a model saved before --vae-from existed is reused too
+    summary = json.loads(record.read_text())
+    del summary["config"]["vae"]["source"]
+    record.write_text(json.dumps(summary))
     make_base_model(config, mini_world, model_dir, False, logs.append)
     assert "reusing" in logs[-1]
     with pytest.raises(ValueError, match="other settings \\(tiny\\)"):

@@ -76,7 +76,15 @@ def make_base_model(config: DemoConfig, world_dir: Path, model_dir: Path, progre
     if is_pretrained(model_dir):
         saved = json.loads((model_dir / "pretrain.json").read_text())["config"]
         wanted = json.loads(json.dumps(asdict(pcfg)))
-        if differ := [k for k in wanted if k not in ("data", "out") and saved.get(k) != wanted[k]]:
+        default = json.loads(
+            json.dumps(asdict(PretrainConfig()))
+        )  # what a setting saved before it existed had
+        differ = [
+            k
+            for k in wanted
+            if k not in ("data", "out") and _with(default[k], saved.get(k, default[k])) != wanted[k]
+        ]
+        if differ:
             raise ValueError(
                 f"{model_dir} was pretrained with other settings ({', '.join(differ)}): "
                 "give the demo another --out, or delete that folder to pretrain again"
@@ -86,6 +94,11 @@ def make_base_model(config: DemoConfig, world_dir: Path, model_dir: Path, progre
         log(f"[demo] pretrain: training the tiny Wan model into {model_dir}")
         pretrain(pcfg, eval_data=str(world_dir / "eval"), progress=progress)
     return json.loads((model_dir / "pretrain.json").read_text())
+
+
+def _with(default: Any, saved: Any) -> Any:
+    """``saved`` (a nested config section) completed with ``default``'s fields it lacks."""
+    return {**default, **saved} if isinstance(default, dict) and isinstance(saved, dict) else saved
 
 
 def pool_scores(
