@@ -76,15 +76,10 @@ def make_base_model(config: DemoConfig, world_dir: Path, model_dir: Path, progre
     if is_pretrained(model_dir):
         saved = json.loads((model_dir / "pretrain.json").read_text())["config"]
         wanted = json.loads(json.dumps(asdict(pcfg)))
-        default = json.loads(
-            json.dumps(asdict(PretrainConfig()))
-        )  # what a setting saved before it existed had
-        differ = [
-            k
-            for k in wanted
-            if k not in ("data", "out") and _with(default[k], saved.get(k, default[k])) != wanted[k]
-        ]
-        if differ:
+        # a setting the saved model predates had its default then
+        default = json.loads(json.dumps(asdict(PretrainConfig())))
+        kept = {k: _with(default[k], saved.get(k, default[k])) for k in wanted}
+        if differ := [k for k in wanted if k not in ("data", "out") and kept[k] != wanted[k]]:
             raise ValueError(
                 f"{model_dir} was pretrained with other settings ({', '.join(differ)}): "
                 "give the demo another --out, or delete that folder to pretrain again"
