@@ -13,9 +13,9 @@ import pandas as pd
 
 
 def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir, mini_world, tmp_path):
-    # 24 rows (the world's clips, repeated), one per chunk: the signal comes long before the last one
-    # (with 12 and a warm input cache, a run finished before the signal landed)
-    n = 24
+    # 96 rows (the world's clips, repeated), one per chunk: the signal comes long before the last one
+    # (with 12 or 24, full suite runs on a fast day finished the store before the signal landed)
+    n = 96
     pool = tmp_path / "pool"
     pool.mkdir()
     table = pd.read_csv(mini_world / "pool" / "metadata.csv")
@@ -28,7 +28,7 @@ def test_ctrl_c_in_featurize_says_what_was_saved_and_the_rerun_resumes(model_dir
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "motive", "featurize", "--model", str(model_dir), "--data", str(pool),
            "--out", str(store), "--proj-dim", "16", "--batch-size", "1", "--workers", "1", "-q"]  # fmt: skip
-    env = os.environ | {"MOTIVE_CACHE": str(tmp_path / "cache")}  # cold: earlier tests cached these clips
+    env = os.environ | {"MOTIVE_CACHE": str(tmp_path / "cache")}  # cold: every clip is prepared afresh
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
     journal = store / "work" / "rank-00000.jsonl"
     deadline = time.monotonic() + 120
